@@ -1,0 +1,60 @@
+"""The scan config: Picsellia's scan document, validated (pydantic v2)."""
+
+from scanfleet.config._errors import ConfigError, ConfigProblem
+from scanfleet.config._load import load_config
+from scanfleet.config._parameters import (
+    CategoricalParam,
+    ConstantParam,
+    DiscreteUniformParam,
+    IntUniformParam,
+    LogUniformParam,
+    ParameterSpec,
+    UniformParam,
+)
+from scanfleet.config._schema import (
+    Completion,
+    Condition,
+    EarlyStopping,
+    Execution,
+    ExecutionType,
+    Goal,
+    Hyperband,
+    Median,
+    Metric,
+    OptunaOptions,
+    Requirement,
+    Resources,
+    Retries,
+    ScanConfig,
+    Strategy,
+    SuccessiveHalving,
+)
+
+__all__ = [
+    "CategoricalParam",
+    "Completion",
+    "Condition",
+    "ConfigError",
+    "ConfigProblem",
+    "ConstantParam",
+    "DiscreteUniformParam",
+    "EarlyStopping",
+    "Execution",
+    "ExecutionType",
+    "Goal",
+    "Hyperband",
+    "IntUniformParam",
+    "LogUniformParam",
+    "Median",
+    "Metric",
+    "OptunaOptions",
+    "ParameterSpec",
+    "Requirement",
+    "Resources",
+    "Retries",
+    "ScanConfig",
+    "Strategy",
+    "SuccessiveHalving",
+    "UniformParam",
+    "load_config",
+]

@@ -1,0 +1,132 @@
+"""What the store keeps: one scan record per scan, one trial record per trial.
+
+Records are plain pydantic models so the API, the SDK and both stores share one schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import secrets
+import time
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrialState(StrEnum):
+    """``QUEUED → RUNNING → COMPLETED | PRUNED | FAILED``; ``RUNNING → QUEUED`` on requeue."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    PRUNED = "PRUNED"
+    FAILED = "FAILED"
+
+    def is_finished(self) -> bool:
+        return self in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
+
+
+class ScanStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    def is_finished(self) -> bool:
+        return self is not ScanStatus.RUNNING
+
+
+class RequeueReason(StrEnum):
+    """Why a running trial went back to the queue; each has its own budget."""
+
+    PREEMPTED = "PREEMPTED"  # Spot notice, SIGTERM, lease lost: not the script's fault
+    ERROR = "ERROR"  # the script failed and has retries left
+
+
+class Checkpoint(BaseModel):
+    step: int = Field(ge=0)
+    uri: str
+
+
+class PruneDecision(BaseModel):
+    step: int
+    prune: bool
+    reason: str
+
+
+class TrialRecord(BaseModel):
+    """One trial. Finished trials are immutable."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scan_id: str
+    trial_id: str
+    number: int = Field(ge=0, description="order of creation within the scan")
+    params: dict[str, Any]
+    state: TrialState = TrialState.QUEUED
+    attempt: int = Field(0, description="how many times the trial was claimed")
+    preemptions: int = 0
+    errors: int = 0
+    worker_id: str | None = None
+    lease_expires_at: float | None = None
+    checkpoint: Checkpoint | None = None
+    values: dict[str, float] = Field(default_factory=dict, description="final metrics")
+    last_step: int | None = None
+    prune_decision: PruneDecision | None = None
+    failure_reason: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    user_attrs: dict[str, Any] = Field(default_factory=dict)
+    created_at: float = Field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float = Field(0.0, description="running time summed over attempts")
+
+    def value(self, metric: str) -> float | None:
+        v = self.values.get(metric)
+        return None if v is None or math.isnan(v) else v
+
+
+class ScanRecord(BaseModel):
+    """One scan: its validated config (as a dict) and its bookkeeping."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scan_id: str
+    name: str
+    owner: str = "local"
+    config: dict[str, Any]
+    status: ScanStatus = ScanStatus.RUNNING
+    status_reason: str | None = None
+    max_run: int
+    cursor: int = Field(0, description="next position of the strategy (grid cell index)")
+    trial_count: int = Field(0, description="trials created so far")
+    tags: dict[str, str] = Field(default_factory=dict)
+    client_token: str | None = None
+    created_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+
+
+def new_scan_id() -> str:
+    """Short, URL-safe, sortable by nothing; ``sc`` + 10 base-32 characters."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    return "sc" + "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+def canonical_params(params: dict[str, Any]) -> str:
+    """The one serialisation used for identity: sorted keys, no whitespace, floats as repr."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def trial_id_for(scan_id: str, params: dict[str, Any]) -> str:
+    """A trial's key: the scan id and a hash of its canonical parameters (experimaestro)."""
+    digest = hashlib.sha256(f"{scan_id}\n{canonical_params(params)}".encode()).hexdigest()
+    return f"{scan_id}-{digest[:16]}"
+
+
+def scan_id_of(trial_id: str) -> str:
+    """The scan a trial id belongs to (ids are ``<scan_id>-<hash>``)."""
+    scan_id, sep, _ = trial_id.rpartition("-")
+    return scan_id if sep else ""

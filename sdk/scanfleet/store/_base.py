@@ -1,0 +1,270 @@
+"""The trial store contract. Every store (SQLite, DynamoDB) implements it and passes the
+same contract test suite (``tests/unit/store/contract.py``).
+
+Invariants every implementation keeps:
+
+- **Claim is atomic.** A trial is held by at most one worker at a time: ``claim_queued``,
+  ``claim_trial`` and ``insert_trial`` of a RUNNING trial are compare-and-set operations.
+  Two racing callers never both win.
+- **Finished trials are immutable.** ``finish_trial``, ``requeue_trial``, ``heartbeat``,
+  ``record_checkpoint`` and ``record_intermediate`` on a COMPLETED, PRUNED or FAILED trial
+  raise :class:`TrialFinishedError` and change nothing.
+- **Identity.** A trial's id is ``trial_id_for(scan_id, params)``; inserting a trial whose
+  id exists changes nothing and reports ``InsertResult.DUPLICATE``.
+- **Counters move with the trials.** ``ScanRecord.trial_count`` is incremented in the same
+  atomic write that creates the trial, so it never disagrees with the trials stored, and
+  never exceeds ``max_trials`` when one is given.
+- **Bounded items.** Intermediate values live beside the trial, not inside it, so a trial
+  that reports 100,000 steps still fits a 400 KB DynamoDB item.
+- **Crash safety.** Each method is one atomic write (or none): a process killed mid-call
+  leaves the store as it was before the call or as it is after it.
+
+Timestamps are epoch seconds (float) passed in by the caller (``now``), so tests control
+time and leases never depend on the store's clock.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from enum import StrEnum
+
+from scanfleet.errors import ConflictError, NotFoundError
+from scanfleet.records import (
+    Checkpoint,
+    PruneDecision,
+    RequeueReason,
+    ScanRecord,
+    ScanStatus,
+    TrialRecord,
+    TrialState,
+)
+
+
+class ScanNotFoundError(NotFoundError):
+    code = "scan_not_found"
+
+
+class TrialNotFoundError(NotFoundError):
+    code = "trial_not_found"
+
+
+class TrialFinishedError(ConflictError):
+    """The trial is COMPLETED, PRUNED or FAILED and can no longer change."""
+
+    code = "trial_finished"
+
+
+class LeaseLostError(ConflictError):
+    """The caller no longer holds the trial: its lease ran out or another attempt took it."""
+
+    code = "lease_lost"
+
+
+class InsertResult(StrEnum):
+    CREATED = "CREATED"
+    DUPLICATE = "DUPLICATE"  # a trial with these params exists in the scan
+    LIMIT_REACHED = "LIMIT_REACHED"  # trial_count >= max_trials
+    CURSOR_MOVED = "CURSOR_MOVED"  # another caller advanced the scan's cursor first
+
+
+class TrialStore(ABC):
+    """Where scans and trials live. See the module docstring for the invariants."""
+
+    # ---- scans -------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_scan(self, scan: ScanRecord) -> tuple[ScanRecord, bool]:
+        """Store a new scan.
+
+        Idempotent by ``(scan.owner, scan.client_token)`` when a client token is given:
+        a second call with the same pair returns the first scan unchanged.
+
+        Returns:
+            The stored scan, and True when it was created by this call.
+        """
+
+    @abstractmethod
+    def get_scan(self, scan_id: str) -> ScanRecord:
+        """Raises:
+        ScanNotFoundError: no such scan.
+        """
+
+    @abstractmethod
+    def list_scans(
+        self,
+        owner: str,
+        *,
+        status: ScanStatus | None = None,
+        tag: tuple[str, str] | None = None,
+    ) -> list[ScanRecord]:
+        """The owner's scans, newest first, filtered by status and by one ``(key, value)`` tag."""
+
+    @abstractmethod
+    def set_scan_status(
+        self,
+        scan_id: str,
+        status: ScanStatus,
+        *,
+        reason: str | None = None,
+        expected: ScanStatus | None = ScanStatus.RUNNING,
+        now: float,
+    ) -> bool:
+        """Compare-and-set the scan status. Sets ``finished_at`` when ``status`` is finished
+        (and clears it when it is RUNNING).
+
+        Returns:
+            False when the current status is not ``expected`` (None: any status).
+        Raises:
+            ScanNotFoundError: no such scan.
+        """
+
+    @abstractmethod
+    def set_max_run(self, scan_id: str, max_run: int) -> ScanRecord:
+        """Change ``max_run`` (``extend``). Raises ScanNotFoundError."""
+
+    @abstractmethod
+    def skip_cursor(self, scan_id: str, expected_cursor: int) -> bool:
+        """Advance the cursor by one without creating a trial (a grid cell that duplicates
+        an existing trial). Returns False when the cursor is no longer ``expected_cursor``."""
+
+    # ---- trials ------------------------------------------------------------------------
+
+    @abstractmethod
+    def insert_trial(
+        self,
+        trial: TrialRecord,
+        *,
+        expected_cursor: int | None = None,
+        max_trials: int | None = None,
+    ) -> InsertResult:
+        """Create a trial (QUEUED, or RUNNING when it is claimed on creation) and increment
+        the scan's ``trial_count`` in one atomic write. With ``expected_cursor`` the scan's
+        cursor must equal it and is advanced by one in the same write.
+
+        ``trial.number`` is ignored: the store assigns the scan's ``trial_count`` before the
+        write, so numbers are 0, 1, 2, ... without gaps.
+
+        Returns:
+            CREATED, or why nothing was written (checked in the order DUPLICATE,
+            CURSOR_MOVED, LIMIT_REACHED).
+        Raises:
+            ScanNotFoundError: no such scan.
+        """
+
+    @abstractmethod
+    def get_trial(self, trial_id: str) -> TrialRecord:
+        """Raises TrialNotFoundError."""
+
+    @abstractmethod
+    def iter_trials(
+        self, scan_id: str, *, states: frozenset[TrialState] | None = None
+    ) -> Iterator[TrialRecord]:
+        """The scan's trials by ``number``, streamed (a 100,000-trial scan is not held in
+        memory by the store)."""
+
+    def list_trials(
+        self, scan_id: str, *, states: frozenset[TrialState] | None = None
+    ) -> list[TrialRecord]:
+        return list(self.iter_trials(scan_id, states=states))
+
+    @abstractmethod
+    def claim_queued(
+        self, scan_id: str, worker_id: str, *, lease_seconds: float, now: float
+    ) -> TrialRecord | None:
+        """Atomically move the oldest QUEUED trial of the scan to RUNNING for ``worker_id``:
+        ``attempt + 1``, lease until ``now + lease_seconds``, ``started_at = now``.
+
+        Returns:
+            The claimed trial, or None when no trial is QUEUED.
+        """
+
+    @abstractmethod
+    def claim_trial(
+        self, trial_id: str, worker_id: str, *, lease_seconds: float, now: float
+    ) -> TrialRecord | None:
+        """Claim one named trial, as ``claim_queued`` does. Returns None when it is not
+        QUEUED (another worker holds it). Raises TrialNotFoundError, TrialFinishedError."""
+
+    @abstractmethod
+    def heartbeat(
+        self, trial_id: str, worker_id: str, attempt: int, *, lease_seconds: float, now: float
+    ) -> TrialRecord:
+        """Extend the lease of a RUNNING trial held by ``(worker_id, attempt)``.
+
+        Raises:
+            TrialFinishedError: the trial is finished.
+            LeaseLostError: the trial is not RUNNING under this worker and attempt, or its
+                lease had already expired at ``now``.
+        """
+
+    @abstractmethod
+    def record_intermediate(self, trial_id: str, metric: str, step: int, value: float) -> None:
+        """Store one intermediate value (idempotent per ``(trial, metric, step)``; the last
+        write wins) and raise the trial's ``last_step``. Raises TrialFinishedError."""
+
+    @abstractmethod
+    def intermediate_values(self, scan_id: str, metric: str) -> dict[str, dict[int, float]]:
+        """``{trial_id: {step: value}}`` for one metric over the scan's trials."""
+
+    @abstractmethod
+    def set_prune_decision(self, trial_id: str, decision: PruneDecision) -> None:
+        """Record the latest pruning decision on the trial. Raises TrialFinishedError."""
+
+    @abstractmethod
+    def record_checkpoint(self, trial_id: str, checkpoint: Checkpoint) -> TrialRecord:
+        """Record the trial's latest checkpoint (kept across requeues). A checkpoint at a
+        lower step than the stored one is ignored. Raises TrialFinishedError."""
+
+    @abstractmethod
+    def finish_trial(
+        self,
+        trial_id: str,
+        state: TrialState,
+        *,
+        now: float,
+        values: dict[str, float] | None = None,
+        reason: str | None = None,
+        expected_attempt: int | None = None,
+    ) -> TrialRecord:
+        """Move a QUEUED or RUNNING trial to a finished ``state``; adds the running time of
+        this attempt to ``duration_s``; clears the lease. With ``expected_attempt``, the
+        trial must be RUNNING at that attempt.
+
+        Raises:
+            TrialFinishedError: already finished (nothing changes).
+            LeaseLostError: ``expected_attempt`` given and not matched.
+        """
+
+    @abstractmethod
+    def requeue_trial(
+        self,
+        trial_id: str,
+        reason: RequeueReason,
+        *,
+        now: float,
+        expected_attempt: int | None = None,
+        message: str | None = None,
+    ) -> TrialRecord | None:
+        """Move a RUNNING trial back to QUEUED, keeping its checkpoint, adding 1 to
+        ``preemptions`` or ``errors`` (by ``reason``) and this attempt's running time to
+        ``duration_s``; clears worker and lease.
+
+        Returns:
+            The trial, or None when it was not RUNNING at ``expected_attempt`` (someone
+            else already requeued or finished it).
+        Raises:
+            TrialFinishedError: already finished.
+        """
+
+    @abstractmethod
+    def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:
+        """RUNNING trials of the scan whose lease expired before ``now``."""
+
+    @abstractmethod
+    def counts(self, scan_id: str) -> dict[TrialState, int]:
+        """Exact number of trials per state (every state present, zeros included)."""
+
+    @abstractmethod
+    def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> TrialRecord:
+        """Merge tags into a trial (allowed on finished trials: tags are annotations)."""
