@@ -8,10 +8,12 @@ from scanfleet.store._base import (
     TrialNotFoundError,
     TrialStore,
 )
+from scanfleet.store._sqlite import SQLiteTrialStore
 
 __all__ = [
     "InsertResult",
     "LeaseLostError",
+    "SQLiteTrialStore",
     "ScanNotFoundError",
     "TrialFinishedError",
     "TrialNotFoundError",

@@ -1,0 +1,46 @@
+"""Search strategies and pruning. Importing this package does not import optuna."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scanfleet.config import ScanConfig, Strategy
+from scanfleet.search._base import SearchStrategy, Suggestion
+from scanfleet.search._grid import GridStrategy
+
+if TYPE_CHECKING:
+    from scanfleet.search._optuna import build_study, to_distribution
+    from scanfleet.search._pruning import decide_prune
+
+__all__ = [
+    "GridStrategy",
+    "SearchStrategy",
+    "Suggestion",
+    "build_study",
+    "decide_prune",
+    "strategy_for",
+    "to_distribution",
+]
+
+
+def strategy_for(config: ScanConfig) -> SearchStrategy:
+    """The strategy a config asks for."""
+    if config.strategy is Strategy.GRID:
+        return GridStrategy(config)
+    if config.strategy in (Strategy.OPTUNA, Strategy.RANDOM):
+        from scanfleet.search._optuna import OptunaStrategy
+
+        return OptunaStrategy(config)
+    raise NotImplementedError(f"strategy {config.strategy.value!r} is not available yet")
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("build_study", "to_distribution"):
+        from scanfleet.search import _optuna
+
+        return getattr(_optuna, name)
+    if name == "decide_prune":
+        from scanfleet.search._pruning import decide_prune
+
+        return decide_prune
+    raise AttributeError(name)

@@ -1,0 +1,183 @@
+"""Optuna, run statelessly: an in-memory study rebuilt from the stored trials each time.
+
+The only module that imports optuna (its import costs ~0.3 s; API paths that do not
+suggest or prune never pay it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.study import StudyDirection
+from optuna.trial import TrialState as OptunaState
+
+from scanfleet.config import (
+    CategoricalParam,
+    ConstantParam,
+    DiscreteUniformParam,
+    IntUniformParam,
+    LogUniformParam,
+    ParameterSpec,
+    ScanConfig,
+    UniformParam,
+)
+from scanfleet.records import ScanRecord, TrialRecord, TrialState
+from scanfleet.search._base import SearchStrategy, Suggestion
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+STUDY_NAME = "scanfleet"  # fixed: Hyperband assigns brackets from a hash of name and number
+
+
+def to_distribution(spec: ParameterSpec) -> BaseDistribution:
+    """The one mapping from a parameter spec to an Optuna distribution."""
+    if isinstance(spec, ConstantParam):
+        return CategoricalDistribution([spec.value])
+    if isinstance(spec, CategoricalParam):
+        return CategoricalDistribution(list(spec.values))
+    if isinstance(spec, LogUniformParam):
+        return FloatDistribution(spec.min, spec.max, log=True)
+    if isinstance(spec, IntUniformParam):
+        return IntDistribution(spec.low, spec.high, step=spec.step)
+    if isinstance(spec, DiscreteUniformParam):
+        return FloatDistribution(spec.min, spec.max, step=spec.q)
+    if isinstance(spec, UniformParam):
+        return FloatDistribution(spec.min, spec.max)
+    raise TypeError(f"no Optuna distribution for {type(spec).__name__}")
+
+
+def distributions(config: ScanConfig) -> dict[str, BaseDistribution]:
+    return {name: to_distribution(spec) for name, spec in config.parameters.items()}
+
+
+def derived_seed(*parts: object) -> int:
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def make_sampler(config: ScanConfig, seed: int | None) -> optuna.samplers.BaseSampler:
+    options = config.optuna
+    if config.strategy.value == "random" or options.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if options.sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=options.n_startup_trials,
+            constant_liar=options.constant_liar,
+        )
+    if options.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=options.n_startup_trials)
+    if options.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=options.n_startup_trials)
+    return optuna.samplers.QMCSampler(seed=options.seed, scramble=options.seed is not None)
+
+
+def build_study(
+    config: ScanConfig,
+    trials: Sequence[TrialRecord],
+    intermediate: Mapping[str, Mapping[int, float]] | None = None,
+    *,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """An in-memory study holding ``trials`` in order: COMPLETED with their metric, PRUNED
+    with their last value, FAILED as FAIL, QUEUED and RUNNING as RUNNING (what TPE's
+    constant liar needs), with their intermediate values when given."""
+    direction = (
+        StudyDirection.MINIMIZE
+        if config.metric.goal.value == "minimize"
+        else StudyDirection.MAXIMIZE
+    )
+    study = optuna.create_study(
+        study_name=STUDY_NAME, direction=direction, sampler=sampler, pruner=pruner
+    )
+    dists = distributions(config)
+    metric = config.metric.name
+    curves = intermediate or {}
+    frozen = []
+    for trial in trials:
+        params = {name: trial.params[name] for name in dists if name in trial.params}
+        curve = {int(k): float(v) for k, v in curves.get(trial.trial_id, {}).items()}
+        value = trial.value(metric)
+        values: list[float] | None
+        if trial.state is TrialState.COMPLETED and value is not None:
+            state, values = OptunaState.COMPLETE, [value]
+        elif trial.state is TrialState.PRUNED:
+            last = value if value is not None else (curve[max(curve)] if curve else None)
+            state, values = OptunaState.PRUNED, ([last] if last is not None else None)
+        elif trial.state.is_finished():
+            state, values = OptunaState.FAIL, None
+        else:
+            state, values = OptunaState.RUNNING, None
+        frozen.append(
+            optuna.trial.create_trial(
+                state=state,
+                params=params,
+                distributions={name: dists[name] for name in params},
+                values=values,
+                intermediate_values=curve,
+            )
+        )
+    study.add_trials(frozen)
+    return study
+
+
+class OptunaStrategy(SearchStrategy):
+    """Ask a study rebuilt from the history. The sampler's seed is derived from the
+    configured seed, the scan's trial count and the retry, so suggestions are reproducible
+    and two concurrent claims over the same history do not get the same point."""
+
+    needs_history: ClassVar[bool] = True
+
+    def __init__(self, config: ScanConfig) -> None:
+        super().__init__(config)
+        self._dists = distributions(config)
+        self._size = _finite_size(self._dists)
+
+    def size(self) -> int | None:
+        return self._size
+
+    def suggest(
+        self, scan: ScanRecord, history: Sequence[TrialRecord], *, retry: int = 0
+    ) -> Suggestion | None:
+        if self._size is not None and scan.trial_count >= self._size:
+            return None
+        seed = self.config.optuna.seed
+        sampler_seed = None if seed is None else derived_seed(seed, scan.trial_count, retry)
+        if seed is None and retry:
+            sampler_seed = derived_seed(scan.scan_id, scan.trial_count, retry)
+        study = build_study(self.config, history, sampler=make_sampler(self.config, sampler_seed))
+        asked = study.ask(self._dists)
+        return Suggestion(params=_native(asked.params), cursor=None)
+
+
+def _finite_size(dists: Mapping[str, BaseDistribution]) -> int | None:
+    size = 1
+    for dist in dists.values():
+        if isinstance(dist, CategoricalDistribution):
+            size *= len(dist.choices)
+        elif isinstance(dist, IntDistribution):
+            size *= (dist.high - dist.low) // dist.step + 1
+        elif isinstance(dist, FloatDistribution) and dist.step is not None:
+            size *= int(round((dist.high - dist.low) / dist.step)) + 1
+        else:
+            return None
+    return size
+
+
+def _native(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if hasattr(value, "item"):  # numpy scalars from some samplers
+            value = value.item()
+        out[name] = value
+    return out
