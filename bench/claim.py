@@ -39,7 +39,7 @@ CONFIG = {
 
 
 def fill(store: TrialStore, service: ScanService, n: int, claims: int) -> str:
-    scan = service.create_scan("bench", {**CONFIG, "max_run": n + claims + 5}, owner=OWNER)
+    scan, _ = service.create_scan("bench", {**CONFIG, "max_run": n + claims + 5}, owner=OWNER)
     rng = random.Random(0)
     for _ in range(n):
         params = {"x": rng.uniform(-5, 5), "y": 10 ** rng.uniform(-4, 0), "n": rng.randint(1, 64)}

@@ -21,6 +21,7 @@ ENV_CHECKPOINT_NOW_FILE = "SCANFLEET_CHECKPOINT_NOW_FILE"
 ENV_WORKER_ID = "SCANFLEET_WORKER_ID"
 ENV_STATE_DIR = "SCANFLEET_STATE_DIR"
 ENV_METADATA_URL = "SCANFLEET_METADATA_URL"
+ENV_RESULT_FILE = "SCANFLEET_RESULT_FILE"  # where current_trial() leaves its last reports
 
 # --- server side (Lambda / local server) ----------------------------------------------
 ENV_TABLE_NAME = "SCANFLEET_TABLE_NAME"

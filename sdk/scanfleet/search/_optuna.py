@@ -88,6 +88,7 @@ def build_study(
     *,
     sampler: optuna.samplers.BaseSampler | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
+    system_attrs: Mapping[str, dict[str, Any]] | None = None,
 ) -> optuna.Study:
     """An in-memory study holding ``trials`` in order: COMPLETED with their metric, PRUNED
     with their last value, FAILED as FAIL, QUEUED and RUNNING as RUNNING (what TPE's
@@ -125,6 +126,7 @@ def build_study(
                 distributions={name: dists[name] for name in params},
                 values=values,
                 intermediate_values=curve,
+                system_attrs=dict((system_attrs or {}).get(trial.trial_id, {})),
             )
         )
     study.add_trials(frozen)

@@ -7,6 +7,7 @@ study is rebuilt for every decision, that state is rebuilt from the stored curve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.pruners._successive_halving import _completed_rung_key
@@ -62,10 +63,8 @@ def decide_prune(
     curve = intermediate.get(trial_id, {})
     if index is None or step not in curve:
         return PruneDecision(step=step, prune=False, reason="no value reported at this step")
-    study = build_study(config, ordered, intermediate, pruner=pruner)
-    frozen = study.get_trials(deepcopy=False)
-    if kind in ("hyperband", "successive halving"):
-        _restore_rungs(study, frozen, pruner, index, step)
+    rungs = _rung_attrs(pruner, intermediate, trial_id, step) if kind != "median" else {}
+    study = build_study(config, ordered, intermediate, pruner=pruner, system_attrs=rungs)
     current = study.get_trials(deepcopy=False)[index]
     prune = pruner.prune(study, current)
     value = curve[step]
@@ -74,35 +73,31 @@ def decide_prune(
     )
 
 
-def _restore_rungs(
-    study: optuna.Study,
-    frozen: Sequence[optuna.trial.FrozenTrial],
+def _rung_attrs(
     pruner: optuna.pruners.BasePruner,
-    index: int,
+    intermediate: Mapping[str, Mapping[int, float]],
+    trial_id: str,
     step: int,
-) -> None:
-    """Give every trial the rung values successive halving would have recorded: the value
+) -> dict[str, dict[str, Any]]:
+    """The rung values successive halving would have recorded on each trial: the value
     at the first reported step at or past each rung's promotion step (for the reporting
-    trial, only rungs it passed before this step)."""
+    trial, only the rungs it passed before this step)."""
     min_resource = getattr(pruner, "_min_resource", None)
     factor = getattr(pruner, "_reduction_factor", None)
     if not isinstance(min_resource, int) or not isinstance(factor, int):
-        return
-    storage = study._storage
-    for i, trial in enumerate(frozen):
-        steps = sorted(trial.intermediate_values)
-        if i == index:
-            steps = [s for s in steps if s < step]
+        return {}
+    attrs: dict[str, dict[str, Any]] = {}
+    for tid, curve in intermediate.items():
+        steps = sorted(s for s in curve if tid != trial_id or s < step)
         rung = 0
         while True:
             promotion = min_resource * factor**rung
             reached = next((s for s in steps if s >= promotion), None)
             if reached is None:
                 break
-            storage.set_trial_system_attr(
-                trial._trial_id, _completed_rung_key(rung), trial.intermediate_values[reached]
-            )
+            attrs.setdefault(tid, {})[_completed_rung_key(rung)] = curve[reached]
             rung += 1
+    return attrs
 
 
 def _reason(

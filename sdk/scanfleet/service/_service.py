@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from scanfleet.config import ScanConfig, load_config
+from scanfleet.config import ScanConfig, Strategy, load_config
 from scanfleet.records import (
     Checkpoint,
     PruneDecision,
@@ -27,7 +27,7 @@ from scanfleet.records import (
     scan_id_of,
     trial_id_for,
 )
-from scanfleet.search import SearchStrategy, strategy_for
+from scanfleet.search import GridStrategy, SearchStrategy, strategy_for
 from scanfleet.service._errors import (
     InvalidValuesError,
     ScanCancelledConflictError,
@@ -54,6 +54,7 @@ class ScanSummary(BaseModel):
     scan: ScanRecord
     counts: dict[TrialState, int]
     best_trial: TrialRecord | None
+    planned_trials: int  # max_run, or fewer when the grid has fewer cells
 
 
 class ScanService:
@@ -73,8 +74,11 @@ class ScanService:
         *,
         owner: str,
         client_token: str | None = None,
-    ) -> ScanRecord:
+    ) -> tuple[ScanRecord, bool]:
         """Validate and store a scan (idempotent by ``client_token``).
+
+        Returns:
+            The scan, and False when ``client_token`` named an existing scan.
 
         Raises:
             ConfigError: the config is invalid; nothing is stored.
@@ -90,8 +94,7 @@ class ScanService:
             client_token=client_token,
             created_at=self._now(),
         )
-        stored, _created = self.store.create_scan(scan)
-        return stored
+        return self.store.create_scan(scan)
 
     def get_scan(self, scan_id: str, *, owner: str) -> ScanRecord:
         """Raises ScanNotFoundError, also when the scan belongs to another owner."""
@@ -102,10 +105,15 @@ class ScanService:
 
     def summarize(self, scan_id: str, *, owner: str) -> ScanSummary:
         scan = self.get_scan(scan_id, owner=owner)
+        config = self.config_of(scan)
+        planned = scan.max_run
+        if config.strategy is Strategy.GRID:
+            planned = min(planned, GridStrategy(config).size())
         return ScanSummary(
             scan=scan,
             counts=self.store.counts(scan_id),
             best_trial=self.best_trial(scan_id, owner=owner),
+            planned_trials=planned,
         )
 
     def list_scans(

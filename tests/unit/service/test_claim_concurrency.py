@@ -37,7 +37,7 @@ def claim_until_finished(service: ScanService, scan_id: str, worker: str) -> lis
 
 def race_threads(store: TrialStore, n_threads: int) -> tuple[str, list[str]]:
     service = ScanService(store)
-    scan = service.create_scan("race", GRID_500, owner=OWNER)
+    scan, _ = service.create_scan("race", GRID_500, owner=OWNER)
     results: list[list[str]] = [[] for _ in range(n_threads)]
     barrier = threading.Barrier(n_threads)
 
@@ -81,7 +81,7 @@ def _process_worker(db: str, scan_id: str, worker: str, start: Any, out: Any) ->
 def test_four_processes_claim_each_grid_cell_exactly_once(tmp_path: Path) -> None:
     db = str(tmp_path / "race.db")
     store = SQLiteTrialStore(db)
-    scan = ScanService(store).create_scan("race", GRID_500, owner=OWNER)
+    scan, _ = ScanService(store).create_scan("race", GRID_500, owner=OWNER)
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
     out = ctx.Queue()

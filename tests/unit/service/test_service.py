@@ -75,7 +75,7 @@ def run_to_end(service: ScanService, scan_id: str, value_of: Any) -> list[str]:
 
 
 def test_grid_scan_runs_every_cell_once_then_completes(service: ScanService) -> None:
-    scan = service.create_scan("grid", grid_config(), owner=OWNER)
+    scan, _ = service.create_scan("grid", grid_config(), owner=OWNER)
     done = run_to_end(service, scan.scan_id, lambda p: p["batch_size"] * p["learning_rate"])
     assert len(done) == len(set(done)) == 9
     summary = service.summarize(scan.scan_id, owner=OWNER)
@@ -93,7 +93,7 @@ def test_grid_scan_runs_every_cell_once_then_completes(service: ScanService) -> 
 
 
 def test_max_run_caps_an_optuna_scan(service: ScanService) -> None:
-    scan = service.create_scan("opt", optuna_config(max_run=7), owner=OWNER)
+    scan, _ = service.create_scan("opt", optuna_config(max_run=7), owner=OWNER)
     done = run_to_end(service, scan.scan_id, lambda p: (p["x"] - 1) ** 2 + p["n"])
     assert len(done) == 7
     final = service.get_scan(scan.scan_id, owner=OWNER)
@@ -109,14 +109,14 @@ def test_invalid_config_creates_nothing(service: ScanService) -> None:
 
 
 def test_create_scan_is_idempotent_by_client_token(service: ScanService) -> None:
-    first = service.create_scan("a", grid_config(), owner=OWNER, client_token="tok")
-    again = service.create_scan("a", grid_config(), owner=OWNER, client_token="tok")
+    first, _ = service.create_scan("a", grid_config(), owner=OWNER, client_token="tok")
+    again, _ = service.create_scan("a", grid_config(), owner=OWNER, client_token="tok")
     assert again.scan_id == first.scan_id
     assert len(service.list_scans(owner=OWNER)) == 1
 
 
 def test_scans_of_another_owner_are_not_found(service: ScanService) -> None:
-    scan = service.create_scan("a", grid_config(), owner=OWNER)
+    scan, _ = service.create_scan("a", grid_config(), owner=OWNER)
     with pytest.raises(ScanNotFoundError):
         service.get_scan(scan.scan_id, owner="mallory")
     trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
@@ -126,7 +126,7 @@ def test_scans_of_another_owner_are_not_found(service: ScanService) -> None:
 
 
 def test_claim_waits_while_the_last_trials_run(service: ScanService) -> None:
-    scan = service.create_scan("g", grid_config(max_run=2), owner=OWNER)
+    scan, _ = service.create_scan("g", grid_config(max_run=2), owner=OWNER)
     first = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
     second = service.claim_next_trial(scan.scan_id, "w2", owner=OWNER)
     assert first and second and first.trial_id != second.trial_id
@@ -140,7 +140,7 @@ def test_claim_waits_while_the_last_trials_run(service: ScanService) -> None:
 
 def test_script_errors_retry_within_budget_then_fail(service: ScanService) -> None:
     config = grid_config(max_run=1, retries={"max_errors": 2})
-    scan = service.create_scan("g", config, owner=OWNER)
+    scan, _ = service.create_scan("g", config, owner=OWNER)
     attempts = []
     for _ in range(3):
         trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
@@ -156,7 +156,7 @@ def test_script_errors_retry_within_budget_then_fail(service: ScanService) -> No
 
 def test_preemptions_do_not_spend_the_error_budget(service: ScanService) -> None:
     config = grid_config(max_run=1, retries={"max_errors": 0, "max_preemptions": 5})
-    scan = service.create_scan("g", config, owner=OWNER)
+    scan, _ = service.create_scan("g", config, owner=OWNER)
     for _ in range(4):
         trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
         assert trial is not None
@@ -172,7 +172,7 @@ def test_expired_lease_goes_back_to_the_queue_with_its_checkpoint(
     service: ScanService, clock: FakeClock
 ) -> None:
     config = grid_config(max_run=1, execution={"lease_seconds": 30})
-    scan = service.create_scan("g", config, owner=OWNER)
+    scan, _ = service.create_scan("g", config, owner=OWNER)
     trial = service.claim_next_trial(scan.scan_id, "dead-worker", owner=OWNER)
     assert trial is not None
     service.checkpoint(trial.trial_id, 40, "file:///ckpt/40", owner=OWNER)
@@ -190,7 +190,7 @@ def test_expired_lease_goes_back_to_the_queue_with_its_checkpoint(
 
 def test_heartbeat_keeps_the_lease(service: ScanService, clock: FakeClock) -> None:
     config = grid_config(max_run=1, execution={"lease_seconds": 30})
-    scan = service.create_scan("g", config, owner=OWNER)
+    scan, _ = service.create_scan("g", config, owner=OWNER)
     trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
     assert trial is not None
     for _ in range(5):
@@ -201,7 +201,7 @@ def test_heartbeat_keeps_the_lease(service: ScanService, clock: FakeClock) -> No
 
 
 def test_finished_trials_are_immutable(service: ScanService) -> None:
-    scan = service.create_scan("g", grid_config(), owner=OWNER)
+    scan, _ = service.create_scan("g", grid_config(), owner=OWNER)
     trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
     assert trial is not None
     service.complete(trial.trial_id, 0.1, owner=OWNER)
@@ -223,7 +223,7 @@ def test_finished_trials_are_immutable(service: ScanService) -> None:
     ],
 )
 def test_complete_rejects_bad_values(service: ScanService, values: Any, message: str) -> None:
-    scan = service.create_scan("g", grid_config(), owner=OWNER)
+    scan, _ = service.create_scan("g", grid_config(), owner=OWNER)
     trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
     assert trial is not None
     with pytest.raises(InvalidValuesError, match=message):
@@ -232,7 +232,7 @@ def test_complete_rejects_bad_values(service: ScanService, values: Any, message:
 
 
 def test_added_trials_run_first_and_duplicates_are_not_added(service: ScanService) -> None:
-    scan = service.create_scan("o", optuna_config(), owner=OWNER)
+    scan, _ = service.create_scan("o", optuna_config(), owner=OWNER)
     added, created = service.add_trial(scan.scan_id, {"x": 1.0, "n": 3}, owner=OWNER)
     assert created and added.state is TrialState.QUEUED
     _, created_again = service.add_trial(scan.scan_id, {"n": 3, "x": 1.0}, owner=OWNER)
@@ -253,13 +253,13 @@ def test_added_trials_run_first_and_duplicates_are_not_added(service: ScanServic
 def test_add_trial_checks_params_against_the_space(
     service: ScanService, params: dict[str, Any], message: str
 ) -> None:
-    scan = service.create_scan("o", optuna_config(), owner=OWNER)
+    scan, _ = service.create_scan("o", optuna_config(), owner=OWNER)
     with pytest.raises(InvalidParamsError, match=message):
         service.add_trial(scan.scan_id, params, owner=OWNER)
 
 
 def test_cancel_stops_claims_and_fails_unfinished_trials(service: ScanService) -> None:
-    scan = service.create_scan("g", grid_config(), owner=OWNER)
+    scan, _ = service.create_scan("g", grid_config(), owner=OWNER)
     running = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
     assert running is not None
     service.cancel(scan.scan_id, owner=OWNER)
@@ -274,7 +274,7 @@ def test_cancel_stops_claims_and_fails_unfinished_trials(service: ScanService) -
 
 
 def test_extend_reopens_a_completed_scan_and_keeps_its_history(service: ScanService) -> None:
-    scan = service.create_scan("o", optuna_config(max_run=4), owner=OWNER)
+    scan, _ = service.create_scan("o", optuna_config(max_run=4), owner=OWNER)
     first = run_to_end(service, scan.scan_id, lambda p: p["x"] ** 2)
     with pytest.raises(InvalidValuesError):
         service.extend(scan.scan_id, 3, owner=OWNER)
@@ -288,7 +288,7 @@ def test_extend_reopens_a_completed_scan_and_keeps_its_history(service: ScanServ
 
 def test_target_ends_the_scan_early(service: ScanService) -> None:
     config = grid_config(completion={"target": 0.5})
-    scan = service.create_scan("g", config, owner=OWNER)
+    scan, _ = service.create_scan("g", config, owner=OWNER)
     done = run_to_end(service, scan.scan_id, lambda p: 0.1 if p["batch_size"] == 2 else 1.0)
     assert len(done) == 1
     assert "target" in (service.get_scan(scan.scan_id, owner=OWNER).status_reason or "")
@@ -298,14 +298,14 @@ def test_patience_ends_the_scan_after_trials_without_improvement(
     service: ScanService,
 ) -> None:
     config = grid_config(completion={"patience": 3})
-    scan = service.create_scan("g", config, owner=OWNER)
+    scan, _ = service.create_scan("g", config, owner=OWNER)
     done = run_to_end(service, scan.scan_id, lambda p: 1.0)
     assert len(done) == 4  # the first sets the best; three more without improvement
 
 
 def test_max_failed_fails_the_scan(service: ScanService) -> None:
     config = grid_config(completion={"max_failed": 2}, retries={"max_errors": 0})
-    scan = service.create_scan("g", config, owner=OWNER)
+    scan, _ = service.create_scan("g", config, owner=OWNER)
     for _ in range(2):
         trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
         assert trial is not None
@@ -320,7 +320,7 @@ def test_hyperband_prunes_a_bad_curve_and_records_why(service: ScanService) -> N
         max_run=40,
         early_stopping={"median": {"n_startup_trials": 3, "n_warmup_steps": 0}},
     )
-    scan = service.create_scan("o", config, owner=OWNER)
+    scan, _ = service.create_scan("o", config, owner=OWNER)
     for _ in range(4):
         trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
         assert trial is not None

@@ -1,0 +1,1 @@
+"""The embedded default: the API on loopback over SQLite, and local workers."""

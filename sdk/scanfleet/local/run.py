@@ -1,0 +1,233 @@
+"""``scanfleet local run``: the API on loopback over SQLite, N worker processes, live
+progress, and a results folder. Running it again resumes the scan."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scanfleet import names
+from scanfleet.config import load_config
+from scanfleet.local.auth import TokenStore, owner_id
+from scanfleet.local.results import ResultsWriter
+from scanfleet.local.server import LocalServer, open_local_service
+from scanfleet.records import ScanStatus, TrialState
+from scanfleet.service import ScanService, ScanSummary
+
+RUNNING = frozenset({TrialState.RUNNING})
+
+
+@dataclass
+class RunOptions:
+    config_path: Path
+    workers: int = 4
+    state_dir: Path = Path(".scanfleet")
+    out_dir: Path = Path("scanfleet-results")
+    name: str | None = None
+    refresh_s: float = 0.5
+    progress: bool | None = None  # None: a live bar on a terminal, plain lines otherwise
+
+
+def run_token(config_path: Path, name: str, text: str) -> str:
+    """The same config file, name and content resume the same scan."""
+    key = f"{config_path.resolve()}\n{name}\n{text}"
+    return "local-run-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+class LocalRun:
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.stop_signal: int | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def run(self) -> int:
+        opts = self.options
+        text = opts.config_path.read_text()
+        config = load_config(opts.config_path)
+        name = opts.name or opts.config_path.resolve().parent.name
+        service = open_local_service(opts.state_dir)
+        tokens = TokenStore(opts.state_dir)
+        owner_token = tokens.default_token
+        owner = owner_id(owner_token)
+        scan, created = service.create_scan(
+            name, config, owner=owner, client_token=run_token(opts.config_path, name, text)
+        )
+        out = opts.out_dir / name
+        results = ResultsWriter(out, config)
+        print(
+            f"scan {scan.scan_id} ({name}): {'created' if created else 'resumed'};"
+            f" results in {out}",
+            flush=True,
+        )
+        self._requeue_orphans(service, scan.scan_id, owner)
+        self._install_signal_handlers()
+        with LocalServer(service, tokens) as server:
+            if not service.get_scan(scan.scan_id, owner=owner).status.is_finished():
+                self._start_workers(server.url, owner_token, scan.scan_id, out, opts)
+            code = self._watch(service, scan.scan_id, owner, results)
+            self._stop_workers()
+        summary = service.summarize(scan.scan_id, owner=owner)
+        results.append(service.list_trials(scan.scan_id, owner=owner))
+        results.write_best(summary.scan.model_dump(mode="json"), summary.best_trial)
+        print(_final_line(summary, config.metric.name, out), flush=True)
+        return code
+
+    # ---- pieces ----------------------------------------------------------------------
+
+    def _requeue_orphans(self, service: ScanService, scan_id: str, owner: str) -> None:
+        """Trials RUNNING in this state dir when the run starts belong to workers of a run
+        that died: put them back in the queue (a preemption, not the script's fault)."""
+        for trial in service.list_trials(scan_id, owner=owner, states=RUNNING):
+            with contextlib.suppress(Exception):
+                service.fail(
+                    trial.trial_id,
+                    "local run restarted",
+                    owner=owner,
+                    attempt=trial.attempt,
+                    preempted=True,
+                )
+
+    def _start_workers(
+        self, url: str, token: str, scan_id: str, out: Path, opts: RunOptions
+    ) -> None:
+        env = dict(os.environ)
+        env.update({names.ENV_API_URL: url, names.ENV_TOKEN: token})
+        workdir = opts.config_path.resolve().parent
+        for i in range(opts.workers):
+            argv = [
+                sys.executable, "-m", "scanfleet.cli", "worker",
+                "--scan", scan_id,
+                "--logs", str((out / "logs").resolve()),
+                "--workdir", str(workdir),
+                "--worker-id", f"local-{os.getpid()}-{i}",
+            ]  # fmt: skip
+            self.workers.append(
+                subprocess.Popen(
+                    argv,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(out / f"worker-{i}.log").open("ab"),
+                )
+            )
+
+    def _watch(self, service: ScanService, scan_id: str, owner: str, results: ResultsWriter) -> int:
+        display = _Display(self.options.progress)
+        try:
+            while True:
+                summary = service.summarize(scan_id, owner=owner)
+                results.append(service.list_trials(scan_id, owner=owner))
+                display.update(summary)
+                if summary.scan.status.is_finished():
+                    return 0 if summary.scan.status is ScanStatus.COMPLETED else 1
+                if self.stop_signal is not None:
+                    return 128 + self.stop_signal
+                if self.workers and all(w.poll() is not None for w in self.workers):
+                    print(
+                        "\nall workers exited before the scan finished; see the worker-*.log"
+                        " files in the results folder",
+                        file=sys.stderr,
+                    )
+                    return 1
+                time.sleep(self.options.refresh_s)
+        finally:
+            display.close()
+
+    def _stop_workers(self, grace_s: float = 15.0) -> None:
+        for w in self.workers:
+            if w.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    w.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for w in self.workers:
+            try:
+                w.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.kill()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, frame: Any) -> None:
+            self.stop_signal = signum
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+
+def _die_with_parent() -> None:
+    from scanfleet.runtime.agent import _die_with_parent as die
+
+    die()
+
+
+def _final_line(summary: ScanSummary, metric: str, out: Path) -> str:
+    c = summary.counts
+    best = summary.best_trial
+    best_text = f"best {metric}={best.values.get(metric)} {best.params}" if best else "no best"
+    return (
+        f"\n{summary.scan.status.value}"
+        f"{' (' + summary.scan.status_reason + ')' if summary.scan.status_reason else ''}:"
+        f" {c[TrialState.COMPLETED]} completed, {c[TrialState.PRUNED]} pruned,"
+        f" {c[TrialState.FAILED]} failed; {best_text}\nresults: {out}/trials.csv, {out}/best.json"
+    )
+
+
+class _Display:
+    """A rich progress bar on a terminal; a plain line on each change otherwise."""
+
+    def __init__(self, live: bool | None) -> None:
+        self.live = sys.stdout.isatty() if live is None else live
+        self._last = ""
+        self._progress: Any = None
+        self._task: Any = None
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("scan", total=None, detail="")
+
+    def update(self, summary: ScanSummary) -> None:
+        c = summary.counts
+        finished = c[TrialState.COMPLETED] + c[TrialState.PRUNED] + c[TrialState.FAILED]
+        metric = str(summary.scan.config["metric"]["name"])
+        best = summary.best_trial
+        best_text = f"best {metric}={best.values.get(metric):.6g}" if best else ""
+        detail = (
+            f"done {c[TrialState.COMPLETED]}  running {c[TrialState.RUNNING]}"
+            f"  pruned {c[TrialState.PRUNED]}  failed {c[TrialState.FAILED]}  {best_text}"
+        )
+        total = summary.planned_trials
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                description=summary.scan.name,
+                completed=finished,
+                total=total,
+                detail=detail,
+            )
+        elif detail != self._last:
+            print(f"[{finished}/{total}] {detail}", flush=True)
+            self._last = detail
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()

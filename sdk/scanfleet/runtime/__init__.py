@@ -1,0 +1,1 @@
+"""What runs beside the training code: current_trial() and the agent loop."""
