@@ -146,3 +146,13 @@ DISTRIBUTIONS = (
 )
 
 GRID_KINDS = (ConstantParam, CategoricalParam)
+
+PARAMETER_MODELS: dict[str, type[_Param]] = {
+    "constant": ConstantParam,
+    "categorical": CategoricalParam,
+    "uniform": UniformParam,
+    "log_uniform": LogUniformParam,
+    "int_uniform": IntUniformParam,
+    "discrete_uniform": DiscreteUniformParam,
+    "both_value_and_values": _BothValueAndValues,
+}

@@ -169,6 +169,8 @@ class ScanConfig(_Section):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        if data.get("script") == "":
+            data["script"] = None  # Picsellia's example has script: ''
         if isinstance(data.get("command"), str):
             import shlex
 
@@ -194,8 +196,9 @@ class ScanConfig(_Section):
             bad = [n for n, p in self.parameters.items() if not isinstance(p, GRID_KINDS)]
             if bad:
                 raise ValueError(
-                    "a grid scan takes only 'value' or 'values' parameters; "
-                    f"these have a distribution: {', '.join(bad)}"
+                    f"@parameters.{bad[0]}: a grid scan takes only 'value' or 'values'"
+                    f" parameters; a distribution needs strategy optuna or random"
+                    + (f" (also: {', '.join(bad[1:])})" if bad[1:] else "")
                 )
         return self
 
@@ -204,5 +207,40 @@ class ScanConfig(_Section):
         if self.execution.type is ExecutionType.REMOTE and not (
             self.image or self.script or self.command
         ):
-            raise ValueError("remote execution needs 'image', 'script' or 'command'")
+            raise ValueError(
+                "@execution.type: remote execution needs 'image', 'script' or 'command'"
+            )
         return self
+
+    def summary(self) -> str:
+        """A few lines for people: what this scan will do."""
+        lines = [
+            f"strategy: {self.strategy.value}"
+            + (f" ({self.optuna.sampler})" if self.strategy is Strategy.OPTUNA else ""),
+            f"metric: {self.metric.name} ({self.metric.goal.value})",
+            f"max_run: {self.max_run}",
+            f"execution: {self.execution.type.value}, max_worker {self.execution.max_worker}",
+            "parameters:",
+        ]
+        for name, spec in self.parameters.items():
+            lines.append(f"  {name}: {_describe(spec)}")
+        if self.early_stopping is not None:
+            chosen = self.early_stopping.model_dump(exclude_none=True)
+            lines.append(f"early stopping: {chosen}")
+        if self.conditions:
+            lines.append(f"conditions: {len(self.conditions)}")
+        return "\n".join(lines)
+
+
+def _describe(spec: Any) -> str:
+    kind = spec.distribution
+    if kind == "constant":
+        return f"constant {spec.value!r}"
+    if kind == "categorical":
+        return f"one of {spec.values!r}"
+    extra = ""
+    if kind == "int_uniform":
+        extra = f" step {spec.step}"
+    elif kind == "discrete_uniform":
+        extra = f" q {spec.q}"
+    return f"{kind} [{spec.min:g}, {spec.max:g}]{extra}"
