@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
+from scanfleet.store import DynamoDBTrialStore, create_table
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -35,3 +41,27 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto is not thread-safe: run one DynamoDB request at a time, so racing tests check
+    OUR conditional logic (moto would otherwise double-claim on its own)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+
+
+@pytest.fixture
+def dynamodb_store(serialized_moto: None) -> Iterator[DynamoDBTrialStore]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(client, "scanfleet-test")
+        yield DynamoDBTrialStore("scanfleet-test", client=client)

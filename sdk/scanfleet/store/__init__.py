@@ -8,9 +8,12 @@ from scanfleet.store._base import (
     TrialNotFoundError,
     TrialStore,
 )
+from scanfleet.store._dynamodb import DynamoDBTrialStore
+from scanfleet.store._dynamodb_layout import create_table
 from scanfleet.store._sqlite import SQLiteTrialStore
 
 __all__ = [
+    "DynamoDBTrialStore",
     "InsertResult",
     "LeaseLostError",
     "SQLiteTrialStore",
@@ -18,4 +21,5 @@ __all__ = [
     "TrialFinishedError",
     "TrialNotFoundError",
     "TrialStore",
+    "create_table",
 ]
