@@ -65,3 +65,18 @@ def dynamodb_store(serialized_moto: None) -> Iterator[DynamoDBTrialStore]:
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table(client, "scanfleet-test")
         yield DynamoDBTrialStore("scanfleet-test", client=client)
+
+
+@pytest.fixture
+def local_api(tmp_path: Any) -> Iterator[Any]:
+    """A real local server over a real SQLite store, on loopback."""
+    from scanfleet.local.auth import TokenStore
+    from scanfleet.local.server import LocalServer, open_local_service
+
+    tokens = TokenStore(tmp_path / "state")
+    server = LocalServer(open_local_service(tmp_path / "state"), tokens)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

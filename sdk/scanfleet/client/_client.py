@@ -172,6 +172,19 @@ class Scan:
             return None
         return Trial(self._client, TrialRecord.model_validate(data))
 
+    def work(self, worker_id: str | None = None, *, poll: float = 1.0) -> Iterator[Trial]:
+        """Trials to run, one at a time, until the scan is finished (waiting while the
+        last ones run elsewhere). The manual-mode loop: ``for trial in scan.work(): ...``."""
+        while True:
+            try:
+                trial = self.next_trial(worker_id)
+            except GoneError:
+                return
+            if trial is None:
+                time.sleep(poll)
+                continue
+            yield trial
+
     def add_trial(self, params: dict[str, Any], tags: dict[str, str] | None = None) -> Trial:
         _, data = self._client.http.request(
             "POST", f"/scans/{self.id}/trials", {"params": params, "tags": tags or {}}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import queue
 import threading
 import time
 import uuid
@@ -54,7 +55,7 @@ class LocalServer:
     ) -> None:
         self.service = service
         self.tokens = tokens
-        self._apps = threading.local()
+        self._apps: queue.SimpleQueue[APIGatewayRestResolver] = queue.SimpleQueue()
         handler = _handler_class(self)
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -66,7 +67,9 @@ class LocalServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> str:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self.url
 
@@ -88,12 +91,18 @@ class LocalServer:
     ) -> None:
         self.stop()
 
-    def _app(self) -> APIGatewayRestResolver:
-        """The resolver keeps the current request on itself: one resolver per thread."""
-        app: APIGatewayRestResolver | None = getattr(self._apps, "app", None)
-        if app is None:
-            app = self._apps.app = build_app(self.service)
-        return app
+    def _resolve(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The resolver keeps the current request on itself: each request borrows one
+        from a pool (built once, reused) so concurrent requests never share one."""
+        try:
+            app = self._apps.get_nowait()
+        except queue.Empty:
+            app = build_app(self.service)
+        try:
+            result: dict[str, Any] = app.resolve(event, cast(LambdaContext, _LambdaContext()))
+            return result
+        finally:
+            self._apps.put(app)
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
@@ -107,7 +116,7 @@ class LocalServer:
             error = {"error": {"code": "unauthorized", "message": "missing or invalid token"}}
             return 401, {"Content-Type": "application/json"}, json.dumps(error).encode()
         event = _proxy_event(method, path, parts.query, headers, body, owner)
-        result: dict[str, Any] = self._app().resolve(event, cast(LambdaContext, _LambdaContext()))
+        result = self._resolve(event)
         out_headers = dict(result.get("headers") or {})
         for key, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[key] = ", ".join(values)
