@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import queue
 import threading
 import time
 import uuid
@@ -18,7 +17,6 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scanfleet.api import build_app
@@ -55,7 +53,8 @@ class LocalServer:
     ) -> None:
         self.service = service
         self.tokens = tokens
-        self._apps: queue.SimpleQueue[APIGatewayRestResolver] = queue.SimpleQueue()
+        self.app = build_app(service)
+        self._resolving = threading.Lock()
         handler = _handler_class(self)
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -92,17 +91,12 @@ class LocalServer:
         self.stop()
 
     def _resolve(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The resolver keeps the current request on itself: each request borrows one
-        from a pool (built once, reused) so concurrent requests never share one."""
-        try:
-            app = self._apps.get_nowait()
-        except queue.Empty:
-            app = build_app(self.service)
-        try:
-            result: dict[str, Any] = app.resolve(event, cast(LambdaContext, _LambdaContext()))
-            return result
-        finally:
-            self._apps.put(app)
+        """Powertools keeps the current request in shared state (two resolvers racing in
+        one process mixed up their bodies), so requests go through it one at a time; each
+        is a few milliseconds of SQLite."""
+        with self._resolving:
+            result: dict[str, Any] = self.app.resolve(event, cast(LambdaContext, _LambdaContext()))
+        return result
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes

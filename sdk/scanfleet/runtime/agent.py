@@ -25,6 +25,7 @@ from typing import Any
 from scanfleet import names
 from scanfleet.client import (
     APIConnectionError,
+    APIError,
     Client,
     ConflictError,
     GoneError,
@@ -242,6 +243,8 @@ class Agent:
                 trial.fail(f"exit code {outcome.exit_code}; last output:\n{tail}")
         except ConflictError as exc:  # finished or taken meanwhile (e.g. scan cancelled)
             log.warning("trial %s: %s", trial.id, exc)
+        except APIError as exc:  # the API is gone: the lease runs out and the trial requeues
+            log.error("trial %s: could not record its outcome: %s", trial.id, exc)
 
     def _child_env(self, trial: Trial, result_file: Path) -> dict[str, str]:
         env = dict(os.environ)

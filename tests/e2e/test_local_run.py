@@ -1,0 +1,157 @@
+"""The real CLI, `scanfleet local run`, in a temp dir: results, and kill-and-resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def scanfleet(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scanfleet.cli", *args],
+        cwd=cwd,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["SCANFLEET_POLL_INTERVAL"] = "0.1"
+    return env
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_picsellia_grid_runs_each_cell_exactly_once(tmp_path: Path) -> None:
+    done = scanfleet("local", "run", str(EXAMPLES / "picsellia" / "scan.yaml"),
+                     "--workers", "3", "--plain", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    out = tmp_path / "scanfleet-results" / "picsellia"
+    trials = rows(out / "trials.csv")
+    assert len(trials) == 9
+    assert all(r["state"] == "COMPLETED" for r in trials)
+    cells = Counter((r["param.batch_size"], r["param.learning_rate"]) for r in trials)
+    assert len(cells) == 9 and set(cells.values()) == {1}
+    assert {r["param.steps"] for r in trials} == {"1000"}
+    best = json.loads((out / "best.json").read_text())
+    assert best["status"] == "COMPLETED"
+    assert best["best_trial"]["params"]["learning_rate"] == 1e-4
+    assert best["best_trial"]["params"]["batch_size"] == 8
+    assert len(list((out / "logs").glob("*.log"))) == 9
+
+
+def test_the_quickstart_finds_the_minimum_region(tmp_path: Path) -> None:
+    done = scanfleet("local", "run", str(EXAMPLES / "quickstart" / "scan.yaml"),
+                     "--workers", "4", "--plain", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    out = tmp_path / "scanfleet-results" / "quickstart"
+    trials = rows(out / "trials.csv")
+    assert len(trials) == 30 and all(r["state"] == "COMPLETED" for r in trials)
+    best = json.loads((out / "best.json").read_text())["best_trial"]
+    assert best["values"]["loss"] < 2.0  # random search alone rarely gets here in 30 trials
+
+
+def test_regex_and_hyperband_examples_complete(tmp_path: Path) -> None:
+    done = scanfleet("local", "run", str(EXAMPLES / "regex" / "scan.yaml"), "--plain",
+                     cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    regex_rows = rows(tmp_path / "scanfleet-results" / "regex" / "trials.csv")
+    assert len(regex_rows) == 12 and all(r["value.val_loss"] for r in regex_rows)
+    done = scanfleet("local", "run", str(EXAMPLES / "hyperband" / "scan.yaml"), "--plain",
+                     cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    states = Counter(r["state"] for r in rows(tmp_path / "scanfleet-results" / "hyperband"
+                                              / "trials.csv"))  # fmt: skip
+    assert states["PRUNED"] >= 1 and states["COMPLETED"] >= 1 and not states["FAILED"]
+
+
+SLOW_SCAN = """
+strategy: grid
+command: python slow.py
+metric: {name: loss, goal: minimize}
+execution: {lease_seconds: 5}
+parameters:
+  a: {values: [1, 2, 3, 4]}
+  b: {values: [1, 2, 3]}
+"""
+SLOW_SCRIPT = """
+import sys, time
+import scanfleet
+t = scanfleet.current_trial()
+time.sleep(0.6)
+t.complete(t.params["a"] * 10 + t.params["b"])
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_killed_run_resumes_and_runs_every_trial_exactly_once(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    project = tmp_path / "slow"
+    project.mkdir()
+    (project / "scan.yaml").write_text(SLOW_SCAN)
+    (project / "slow.py").write_text(SLOW_SCRIPT)
+    out = tmp_path / "scanfleet-results" / "slow" / "trials.csv"
+    argv = [sys.executable, "-m", "scanfleet.cli", "local", "run", str(project / "scan.yaml"),
+            "--workers", "2", "--plain"]  # fmt: skip
+    first = subprocess.Popen(argv, cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if out.exists() and len(rows(out)) >= 3:
+            break
+        time.sleep(0.1)
+    assert out.exists() and 3 <= len(rows(out)) < 12, "the scan should be mid-way"
+    first.send_signal(sig)
+    first.wait(timeout=60)
+    assert first.returncode != 0
+    # workers learn that their parent died (PR_SET_PDEATHSIG) and stop within their retries
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        orphans = subprocess.run(["pgrep", "-f", f"scanfleet.cli worker.*{tmp_path}"],
+                                 capture_output=True, text=True)  # fmt: skip
+        if not orphans.stdout.strip():
+            break
+        time.sleep(0.2)
+    assert orphans.stdout.strip() == "", "workers outlived the run"
+
+    again = subprocess.run(argv, cwd=tmp_path, env=child_env(), capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resumed" in again.stdout
+    final = rows(out)
+    assert len(final) == 12
+    assert Counter(r["trial_id"] for r in final).most_common(1)[0][1] == 1
+    assert all(r["state"] == "COMPLETED" for r in final)
+    cells = {(r["param.a"], r["param.b"]) for r in final}
+    assert len(cells) == 12
+
+
+def test_validate_exits_2_listing_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategy: grd\nmetric: {name: l, goal: up}\nparameters: {a: {values: []}}\n")
+    done = scanfleet("validate", str(bad), cwd=tmp_path)
+    assert done.returncode == 2
+    for path in ("strategy", "metric.goal", "parameters.a.values"):
+        assert f"{path}:" in done.stderr
+    assert "Traceback" not in done.stderr
+    ok = scanfleet("validate", str(EXAMPLES / "picsellia" / "scan.yaml"), cwd=tmp_path)
+    assert ok.returncode == 0 and "9 trials will run" in ok.stdout
