@@ -107,6 +107,9 @@ class OptunaOptions(_Section):
     seed: int | None = None
     n_startup_trials: int = Field(10, ge=0)
     constant_liar: bool = Field(True, description="treat running trials as bad (TPE)")
+    multivariate: bool = Field(
+        True, description="TPE models the parameters jointly (better on correlated spaces)"
+    )
 
 
 class Condition(_Section):

@@ -73,6 +73,7 @@ def make_sampler(config: ScanConfig, seed: int | None) -> optuna.samplers.BaseSa
             seed=seed,
             n_startup_trials=options.n_startup_trials,
             constant_liar=options.constant_liar,
+            multivariate=options.multivariate,
         )
     if options.sampler == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=options.n_startup_trials)
