@@ -82,6 +82,30 @@ def make_sampler(config: ScanConfig, seed: int | None) -> optuna.samplers.BaseSa
     return optuna.samplers.QMCSampler(seed=options.seed, scramble=options.seed is not None)
 
 
+class _AdoptingStorage(optuna.storages.InMemoryStorage):
+    """An in-memory storage that adopts the trials it is given instead of deep-copying
+    them: ``build_study`` makes those trials for this study alone, and the copies were 80%
+    of a claim at 1,000 trials. Same bookkeeping as ``InMemoryStorage.create_new_trial``
+    (optuna is pinned to 5.x for this; a test compares both)."""
+
+    def create_new_trial(
+        self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
+    ) -> int:
+        if template_trial is None:
+            return super().create_new_trial(study_id)
+        with self._lock:
+            self._check_study_id(study_id)
+            trial = template_trial
+            self._max_trial_id += 1
+            trial_id = self._max_trial_id
+            trial.number = len(self._studies[study_id].trials)
+            trial._trial_id = trial_id
+            self._trial_id_to_study_id_and_number[trial_id] = (study_id, trial.number)
+            self._studies[study_id].trials.append(trial)
+            self._update_cache(trial_id, study_id)
+            return trial_id
+
+
 def build_study(
     config: ScanConfig,
     trials: Sequence[TrialRecord],
@@ -100,7 +124,11 @@ def build_study(
         else StudyDirection.MAXIMIZE
     )
     study = optuna.create_study(
-        study_name=STUDY_NAME, direction=direction, sampler=sampler, pruner=pruner
+        storage=_AdoptingStorage(),
+        study_name=STUDY_NAME,
+        direction=direction,
+        sampler=sampler,
+        pruner=pruner,
     )
     dists = distributions(config)
     metric = config.metric.name

@@ -1,23 +1,32 @@
-"""Trial stores: the contract and its implementations."""
+"""Trial stores: the contract and its implementations.
+
+``DynamoDBTrialStore`` imports boto3 only when it is built without a client, so importing
+this package never imports boto3.
+"""
 
 from scanfleet.store._base import (
     InsertResult,
     LeaseLostError,
+    ScanExistsError,
     ScanNotFoundError,
     TrialFinishedError,
     TrialNotFoundError,
     TrialStore,
 )
-from scanfleet.store._dynamodb import DynamoDBTrialStore
-from scanfleet.store._dynamodb_layout import create_table
+from scanfleet.store._dynamodb import DynamoDBTrialStore, StoreBusyError
+from scanfleet.store._dynamodb_layout import LAYOUT, TableLayout, create_table
 from scanfleet.store._sqlite import SQLiteTrialStore
 
 __all__ = [
+    "LAYOUT",
     "DynamoDBTrialStore",
     "InsertResult",
     "LeaseLostError",
     "SQLiteTrialStore",
+    "ScanExistsError",
     "ScanNotFoundError",
+    "StoreBusyError",
+    "TableLayout",
     "TrialFinishedError",
     "TrialNotFoundError",
     "TrialStore",

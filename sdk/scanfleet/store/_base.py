@@ -16,6 +16,12 @@ Invariants every implementation keeps:
   never exceeds ``max_trials`` when one is given.
 - **Bounded items.** Intermediate values live beside the trial, not inside it, so a trial
   that reports 100,000 steps still fits a 400 KB DynamoDB item.
+- **Unknown ids.** A method that names one scan or trial raises :class:`ScanNotFoundError`
+  or :class:`TrialNotFoundError` when it does not exist; the listings (``iter_trials``,
+  ``list_trials``, ``expired_leases``, ``intermediate_values``) are empty for an unknown
+  scan.
+- **Exact floats.** Every float given to the store (params, values, intermediate values,
+  timestamps) reads back as the same float, NaN and infinities included.
 - **Crash safety.** Each method is one atomic write (or none): a process killed mid-call
   leaves the store as it was before the call or as it is after it.
 
@@ -47,6 +53,13 @@ class ScanNotFoundError(NotFoundError):
 
 class TrialNotFoundError(NotFoundError):
     code = "trial_not_found"
+
+
+class ScanExistsError(ConflictError):
+    """A scan with this ``scan_id`` exists already (and is not the one the client token
+    names)."""
+
+    code = "scan_exists"
 
 
 class TrialFinishedError(ConflictError):
@@ -82,6 +95,8 @@ class TrialStore(ABC):
 
         Returns:
             The stored scan, and True when it was created by this call.
+        Raises:
+            ScanExistsError: another scan already has ``scan.scan_id``.
         """
 
     @abstractmethod
@@ -126,7 +141,8 @@ class TrialStore(ABC):
     @abstractmethod
     def skip_cursor(self, scan_id: str, expected_cursor: int) -> bool:
         """Advance the cursor by one without creating a trial (a grid cell that duplicates
-        an existing trial). Returns False when the cursor is no longer ``expected_cursor``."""
+        an existing trial). Returns False when the cursor is no longer ``expected_cursor``.
+        Raises ScanNotFoundError."""
 
     # ---- trials ------------------------------------------------------------------------
 
@@ -161,7 +177,7 @@ class TrialStore(ABC):
         self, scan_id: str, *, states: frozenset[TrialState] | None = None
     ) -> Iterator[TrialRecord]:
         """The scan's trials by ``number``, streamed (a 100,000-trial scan is not held in
-        memory by the store)."""
+        memory by the store), in ``states`` (None: every state)."""
 
     def list_trials(
         self, scan_id: str, *, states: frozenset[TrialState] | None = None
@@ -263,7 +279,8 @@ class TrialStore(ABC):
 
     @abstractmethod
     def counts(self, scan_id: str) -> dict[TrialState, int]:
-        """Exact number of trials per state (every state present, zeros included)."""
+        """Exact number of trials per state (every state present, zeros included).
+        Raises ScanNotFoundError."""
 
     @abstractmethod
     def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> TrialRecord:

@@ -1,19 +1,38 @@
-"""The cloud store: one DynamoDB table, every change a conditional write.
+"""The cloud store: one DynamoDB table (``_dynamodb_layout``), every change a conditional
+write.
 
-Each scan and trial item carries its record as JSON plus the attributes that are queried
-or conditioned on, and a ``version``: a change reads the item, computes the new record,
-and writes it on condition that the version did not move (compare-and-set), in the same
-transaction as the scan's per-state counters when the state changes. A lost race re-reads
-and re-decides, so the domain checks (finished, lease holder) always see fresh data.
-Only this module turns DynamoDB's condition failures into domain errors.
+- **Scan items** keep the record as JSON plus, as attributes, what changes: status, reason,
+  ``finished_at``, ``max_run``, ``cursor``, ``trial_count`` and the exact number of trials
+  per state. Each scan method is one conditional ``UpdateItem`` on those attributes
+  (``status = :expected``, ``cursor = :expected``), with no read first.
+- **Trial items** keep the record as JSON plus ``state``, a ``version`` and the keys of the
+  indexes the trial is in. A change reads the item, asks ``_rules`` for the new record
+  (the same rules the SQLite store applies) and writes it on condition that the version
+  did not move. A state change writes the trial and the scan's per-state counts in one
+  transaction, so ``counts`` is one ``GetItem``. A lost race gets the current item back
+  (``ReturnValuesOnConditionCheckFailure``) and decides again on it.
+- **insert_trial** is one transaction: put the trial if its id is new, and move the scan's
+  ``trial_count`` (and ``cursor``) on condition that they are what the trial was numbered
+  from. The cancellation reasons say which of DUPLICATE, CURSOR_MOVED, LIMIT_REACHED it
+  was, or that another insert took the number first (then it numbers again).
+
+Only this module turns DynamoDB's condition failures into the contract's errors. Indexes
+are eventually consistent: claims and lease checks re-check the trial item itself, so a
+stale index entry costs a retry, never a double claim.
+
+Numbers come back from the low-level client as text and are turned into ``int``/``float``
+here (never ``Decimal``); floats are written with ``repr`` so they read back exactly.
 """
 
 from __future__ import annotations
 
+import json
+import random
+import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
+from scanfleet.errors import ScanfleetError
 from scanfleet.records import (
     Checkpoint,
     PruneDecision,
@@ -22,73 +41,115 @@ from scanfleet.records import (
     ScanStatus,
     TrialRecord,
     TrialState,
+    scan_id_of,
 )
-from scanfleet.store import _dynamodb_layout as L
+from scanfleet.store import _rules
 from scanfleet.store._base import (
     InsertResult,
-    LeaseLostError,
+    ScanExistsError,
     ScanNotFoundError,
     TrialNotFoundError,
     TrialStore,
 )
-from scanfleet.store._sqlite import _check_holder, _claimed, _raise_if_finished, _running_time
+from scanfleet.store._codec import dump, float_text, load
+from scanfleet.store._dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLayout
 
-_MAX_RACES = 200
-_QUEUE_PAGE = 10
+_MAX_RACES = 1000  # lost compare-and-sets in a row before giving up
+_CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
+_CONDITION_FAILED = "ConditionalCheckFailed"
+_CONFLICT = "TransactionConflict"
 
 
-class _Raced(Exception):
-    """Another writer changed the item first: read again and decide again."""
+class StoreBusyError(ScanfleetError):
+    """So many writers raced for one item that this call gave up; retry it later."""
+
+    code = "store_busy"
+    status = 503
+
+
+class _Lost(Exception):
+    """The condition of write number ``index`` failed; ``item``: that item as it is now
+    (when the write asked for it and the item exists)."""
+
+    def __init__(self, index: int, item: dict[str, Any] | None) -> None:
+        super().__init__(f"condition of write {index} failed")
+        self.index = index
+        self.item = item
+
+
+class _Conflict(Exception):
+    """Another transaction was writing the same item: back off and try again."""
 
 
 class DynamoDBTrialStore(TrialStore):
-    """``DynamoDBTrialStore(table_name, client=boto3.client("dynamodb"))``."""
+    """``DynamoDBTrialStore(table_name, client=boto3.client("dynamodb"))``.
 
-    def __init__(self, table_name: str, *, client: Any = None) -> None:
+    Args:
+        table_name: a table made by ``create_table`` or the CDK stack.
+        client: a low-level boto3 DynamoDB client; built (and boto3 imported) only when
+            not given.
+        page_size: items per query page (listings stream page by page).
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any = None,
+        page_size: int | None = None,
+        layout: TableLayout = LAYOUT,
+    ) -> None:
         if client is None:
             import boto3
 
             client = boto3.client("dynamodb")
         self.table = table_name
         self.client = client
-        self._conditional = client.exceptions.ConditionalCheckFailedException
+        self.page_size = page_size
+        self.layout = layout
+        self._condition_failed = client.exceptions.ConditionalCheckFailedException
         self._cancelled = client.exceptions.TransactionCanceledException
 
     # ---- scans -------------------------------------------------------------------------
 
     def create_scan(self, scan: ScanRecord) -> tuple[ScanRecord, bool]:
         put_scan = {
-            "Put": {
-                "TableName": self.table,
-                "Item": self._scan_item(scan, version=1),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
+            "TableName": self.table,
+            "Item": self._scan_item(scan),
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
         }
         if scan.client_token is None:
-            self.client.transact_write_items(TransactItems=[put_scan])
+            try:
+                self._write([{"Put": put_scan}])
+            except _Lost:
+                raise _scan_exists(scan.scan_id) from None
             return scan, True
         put_token = {
-            "Put": {
-                "TableName": self.table,
-                "Item": {**L.token_key(scan.owner, scan.client_token), "scan_id": _s(scan.scan_id)},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
+            "TableName": self.table,
+            "Item": {
+                **self.layout.token_key(scan.owner, scan.client_token),
+                Attr.SCAN_ID: _s(scan.scan_id),
+            },
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        try:
-            self.client.transact_write_items(TransactItems=[put_token, put_scan])
-            return scan, True
-        except self._cancelled:
-            found = self.client.get_item(
-                TableName=self.table,
-                Key=L.token_key(scan.owner, scan.client_token),
-                ConsistentRead=True,
-            ).get("Item")
-            if found is None:
-                raise
-            return self.get_scan(found["scan_id"]["S"]), False
+        for _ in range(_MAX_RACES):
+            try:
+                self._write([{"Put": put_token}, {"Put": put_scan}])
+                return scan, True
+            except _Lost as lost:
+                if lost.index == 1 or lost.item is None:
+                    raise _scan_exists(scan.scan_id) from None
+                # the token is taken: the scan it names is the answer
+                return self.get_scan(lost.item[Attr.SCAN_ID]["S"]), False
+            except _Conflict:
+                _back_off()
+        raise _busy(scan.scan_id)
 
     def get_scan(self, scan_id: str) -> ScanRecord:
-        return self._get_scan(scan_id)[0]
+        return self._decode_scan(self._get_scan_item(scan_id))
 
     def list_scans(
         self,
@@ -97,20 +158,28 @@ class DynamoDBTrialStore(TrialStore):
         status: ScanStatus | None = None,
         tag: tuple[str, str] | None = None,
     ) -> list[ScanRecord]:
-        scans = []
-        for item in self._query(
-            IndexName=L.OWNER_INDEX,
-            KeyConditionExpression=f"{L.OWNER_PK} = :o",
-            ExpressionAttributeValues={":o": _s(owner)},
-            ScanIndexForward=False,
-        ):
-            scan = ScanRecord.model_validate_json(item["record"]["S"])
-            if status is not None and scan.status is not status:
-                continue
-            if tag is not None and scan.tags.get(tag[0]) != tag[1]:
-                continue
-            scans.append(scan)
-        return scans
+        index = self.layout.owner
+        names = {"#o": index.partition_key}
+        values: dict[str, Any] = {":o": _s(owner)}
+        filters = []
+        if status is not None:
+            names["#st"] = Attr.STATUS
+            values[":st"] = _s(status.value)
+            filters.append("#st = :st")
+        if tag is not None:
+            names["#tags"], names["#tk"] = Attr.TAGS, tag[0]
+            values[":tv"] = _s(tag[1])
+            filters.append("#tags.#tk = :tv")
+        query: dict[str, Any] = {
+            "IndexName": index.name,
+            "KeyConditionExpression": "#o = :o",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+        }
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        return [self._decode_scan(item) for item in self._query(**query)]
 
     def set_scan_status(
         self,
@@ -121,28 +190,61 @@ class DynamoDBTrialStore(TrialStore):
         expected: ScanStatus | None = ScanStatus.RUNNING,
         now: float,
     ) -> bool:
-        def change(scan: ScanRecord) -> ScanRecord | None:
-            if expected is not None and scan.status is not expected:
-                return None
-            finished_at = now if status.is_finished() else None
-            return scan.model_copy(
-                update={"status": status, "status_reason": reason, "finished_at": finished_at}
-            )
-
-        return self._cas_scan(scan_id, change) is not None
+        fields = _rules.status_update(status, reason, now)
+        sets, removes = ["#st = :st"], []
+        names = {"#pk": self.layout.partition_key, "#st": Attr.STATUS}
+        values: dict[str, Any] = {":st": _s(status.value)}
+        for placeholder, attr, value in (
+            ("sr", Attr.STATUS_REASON, fields["status_reason"]),
+            ("fa", Attr.FINISHED_AT, fields["finished_at"]),
+        ):
+            names[f"#{placeholder}"] = attr
+            if value is None:
+                removes.append(f"#{placeholder}")
+            else:
+                sets.append(f"#{placeholder} = :{placeholder}")
+                values[f":{placeholder}"] = _s(value) if isinstance(value, str) else _n(value)
+        condition = "attribute_exists(#pk)"
+        if expected is not None:
+            condition += " AND #st = :expected"
+            values[":expected"] = _s(expected.value)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self._update_scan(scan_id, expression, condition, names, values)
+        except _Lost as lost:
+            if lost.item is None:
+                raise _scan_not_found(scan_id) from None
+            return False
+        return True
 
     def set_max_run(self, scan_id: str, max_run: int) -> ScanRecord:
-        updated = self._cas_scan(scan_id, lambda s: s.model_copy(update={"max_run": max_run}))
-        assert updated is not None
-        return updated
+        try:
+            item = self._update_scan(
+                scan_id,
+                "SET #mr = :mr",
+                "attribute_exists(#pk)",
+                {"#pk": self.layout.partition_key, "#mr": Attr.MAX_RUN},
+                {":mr": _n(max_run)},
+                return_new=True,
+            )
+        except _Lost:
+            raise _scan_not_found(scan_id) from None
+        return self._decode_scan(item)
 
     def skip_cursor(self, scan_id: str, expected_cursor: int) -> bool:
-        def change(scan: ScanRecord) -> ScanRecord | None:
-            if scan.cursor != expected_cursor:
-                return None
-            return scan.model_copy(update={"cursor": scan.cursor + 1})
-
-        return self._cas_scan(scan_id, change) is not None
+        try:
+            self._update_scan(
+                scan_id,
+                "SET #cur = :next",
+                "#cur = :cur",
+                {"#cur": Attr.CURSOR},
+                {":cur": _n(expected_cursor), ":next": _n(expected_cursor + 1)},
+            )
+        except _Lost as lost:
+            if lost.item is None:
+                raise _scan_not_found(scan_id) from None
+            return False
+        return True
 
     # ---- trials ------------------------------------------------------------------------
 
@@ -153,150 +255,198 @@ class DynamoDBTrialStore(TrialStore):
         expected_cursor: int | None = None,
         max_trials: int | None = None,
     ) -> InsertResult:
+        scan = self.get_scan(trial.scan_id)
         for _ in range(_MAX_RACES):
-            scan, version = self._get_scan(trial.scan_id)
-            if self._trial_item(trial.scan_id, trial.trial_id) is not None:
-                return InsertResult.DUPLICATE
-            if expected_cursor is not None and scan.cursor != expected_cursor:
-                return InsertResult.CURSOR_MOVED
-            if max_trials is not None and scan.trial_count >= max_trials:
-                return InsertResult.LIMIT_REACHED
             numbered = trial.model_copy(update={"number": scan.trial_count})
-            update: dict[str, Any] = {"trial_count": scan.trial_count + 1}
-            if expected_cursor is not None:
-                update["cursor"] = scan.cursor + 1
-            new_scan = scan.model_copy(update=update)
-            items = [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": self._trial_item_for(numbered, version=1),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                self._scan_put(new_scan, version, counter_changes={numbered.state: 1}),
-            ]
             try:
-                self.client.transact_write_items(TransactItems=items)
+                self._write(
+                    [
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": self._trial_item(numbered, version=1),
+                                "ConditionExpression": "attribute_not_exists(#pk)",
+                                "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+                            }
+                        },
+                        {"Update": self._count_update(scan, numbered, expected_cursor, max_trials)},
+                    ]
+                )
                 return InsertResult.CREATED
-            except self._cancelled as exc:
-                reasons = exc.response.get("CancellationReasons") or []
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            except _Lost as lost:
+                if lost.index == 0:  # the trial exists (checked first: DUPLICATE wins)
                     return InsertResult.DUPLICATE
-                continue  # the scan moved: decide again on fresh data
-        raise RuntimeError("insert_trial lost too many races")
+                if lost.item is None:
+                    raise _scan_not_found(trial.scan_id) from None
+                scan = self._decode_scan(lost.item)
+            except _Conflict:
+                _back_off()
+                scan = self.get_scan(trial.scan_id)
+                continue
+            refusal = _rules.insert_refusal(
+                scan, exists=False, expected_cursor=expected_cursor, max_trials=max_trials
+            )
+            if refusal is not None:
+                return refusal
+            # another insert took this number first: number the trial again
+        raise _busy(trial.scan_id)
+
+    def _count_update(
+        self,
+        scan: ScanRecord,
+        trial: TrialRecord,
+        expected_cursor: int | None,
+        max_trials: int | None,
+    ) -> dict[str, Any]:
+        """The scan's side of an insert: one more trial (and cell), if nothing moved."""
+        names = {"#tc": Attr.TRIAL_COUNT, "#count": Attr.count(trial.state)}
+        values: dict[str, Any] = {
+            ":n": _n(scan.trial_count),
+            ":n1": _n(scan.trial_count + 1),
+            ":one": _n(1),
+        }
+        sets, conditions = ["#tc = :n1"], ["#tc = :n"]
+        if expected_cursor is not None:
+            names["#cur"] = Attr.CURSOR
+            values[":cur"], values[":cur1"] = _n(expected_cursor), _n(expected_cursor + 1)
+            sets.append("#cur = :cur1")
+            conditions.append("#cur = :cur")
+        if max_trials is not None:
+            values[":max"] = _n(max_trials)
+            conditions.append("#tc < :max")
+        return {
+            "TableName": self.table,
+            "Key": self.layout.scan_key(scan.scan_id),
+            "UpdateExpression": "SET " + ", ".join(sets) + " ADD #count :one",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def get_trial(self, trial_id: str) -> TrialRecord:
-        return self._get_trial(trial_id)[0]
+        return self._decode_trial(self._get_trial_item(trial_id))[0]
 
     def iter_trials(
         self, scan_id: str, *, states: frozenset[TrialState] | None = None
     ) -> Iterator[TrialRecord]:
-        for item in self._query(
-            IndexName=L.NUMBER_INDEX,
-            KeyConditionExpression=f"{L.NUMBER_PK} = :s",
-            ExpressionAttributeValues={":s": _s(scan_id)},
-        ):
-            trial = TrialRecord.model_validate_json(item["record"]["S"])
-            if states is None or trial.state in states:
-                yield trial
+        if states is not None and not states:
+            return
+        index = self.layout.number
+        query: dict[str, Any] = {
+            "IndexName": index.name,
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": index.partition_key},
+            "ExpressionAttributeValues": {":s": _s(scan_id)},
+        }
+        if states is not None:
+            marks = [f":st{i}" for i in range(len(states))]
+            query["ExpressionAttributeNames"]["#state"] = Attr.STATE
+            query["FilterExpression"] = f"#state IN ({', '.join(marks)})"
+            for mark, state in zip(marks, sorted(states), strict=True):
+                query["ExpressionAttributeValues"][mark] = _s(state.value)
+        for item in self._query(**query):
+            yield self._decode_trial(item)[0]
 
     def claim_queued(
         self, scan_id: str, worker_id: str, *, lease_seconds: float, now: float
     ) -> TrialRecord | None:
-        while True:
+        """The queue index lists QUEUED trials by number. The oldest is claimed by a
+        compare-and-set on the trial item. When another worker took it meanwhile, the
+        others race for it too: the next candidate is then drawn at random from the
+        rest of the page, so racing workers spread out instead of colliding on every
+        trial. A page whose every candidate was taken is read again."""
+        index = self.layout.queue
+        for _ in range(_CLAIM_ROUNDS):
             page = self.client.query(
                 TableName=self.table,
-                IndexName=L.QUEUE_INDEX,
-                KeyConditionExpression=f"{L.QUEUE_PK} = :s",
+                IndexName=index.name,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": index.partition_key},
                 ExpressionAttributeValues={":s": _s(scan_id)},
-                Limit=_QUEUE_PAGE,
+                Limit=self.page_size or 25,
             )["Items"]
             if not page:
                 return None
-            for item in page:
-                claimed = self._claim_if_queued(
-                    item["sk"]["S"][len("TRIAL#") :], worker_id, lease_seconds, now
+            candidates = list(page)
+            while candidates:
+                item = candidates.pop(0)
+                got = self._change_trial(
+                    _trial_id_of(item),
+                    lambda t: _rules.claimed(t, worker_id, lease_seconds, now),
+                    current=self._decode_trial(item),
                 )
-                if claimed is not None:
-                    return claimed
-            # every candidate was taken by someone else meanwhile: look again
-
-    def _claim_if_queued(
-        self, trial_id: str, worker_id: str, lease_seconds: float, now: float
-    ) -> TrialRecord | None:
-        def change(trial: TrialRecord) -> TrialRecord | None:
-            if trial.state is not TrialState.QUEUED:
-                return None
-            return _claimed(trial, worker_id, lease_seconds, now)
-
-        return self._cas_trial(trial_id, change)
+                if got is not None:
+                    return got
+                random.shuffle(candidates)
+        return None
 
     def claim_trial(
         self, trial_id: str, worker_id: str, *, lease_seconds: float, now: float
     ) -> TrialRecord | None:
-        def change(trial: TrialRecord) -> TrialRecord | None:
-            _raise_if_finished(trial)
-            if trial.state is not TrialState.QUEUED:
-                return None
-            return _claimed(trial, worker_id, lease_seconds, now)
+        def claim(trial: TrialRecord) -> TrialRecord | None:
+            _rules.raise_if_finished(trial)
+            return _rules.claimed(trial, worker_id, lease_seconds, now)
 
-        return self._cas_trial(trial_id, change)
+        return self._change_trial(trial_id, claim)
 
     def heartbeat(
         self, trial_id: str, worker_id: str, attempt: int, *, lease_seconds: float, now: float
     ) -> TrialRecord:
-        def change(trial: TrialRecord) -> TrialRecord:
-            _raise_if_finished(trial)
-            _check_holder(trial, worker_id, attempt, now)
-            return trial.model_copy(update={"lease_expires_at": now + lease_seconds})
-
-        return self._must(self._cas_trial(trial_id, change))
+        return _must(
+            self._change_trial(
+                trial_id, lambda t: _rules.heartbeat(t, worker_id, attempt, lease_seconds, now)
+            )
+        )
 
     def record_intermediate(self, trial_id: str, metric: str, step: int, value: float) -> None:
-        def change(trial: TrialRecord) -> TrialRecord:
-            _raise_if_finished(trial)
-            if trial.last_step is not None and step <= trial.last_step:
-                return trial
-            return trial.model_copy(update={"last_step": step})
+        """The value is its own item, written in the same transaction as the trial's
+        ``last_step`` (or a check of the trial's version), so a trial that finished
+        meanwhile gets no value."""
 
-        trial = self._must(self._cas_trial(trial_id, change))
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                **L.curve_key(trial.scan_id, metric, trial_id, step),
-                "trial_id": _s(trial_id),
-                "step": _n(step),
-                "value": _s(repr(float(value))),
-            },
-        )
+        def curve_item(trial: TrialRecord) -> dict[str, Any]:
+            return {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        **self.layout.curve_key(trial.scan_id, metric, trial_id, step),
+                        Attr.SCAN_ID: _s(trial.scan_id),
+                        Attr.TRIAL_ID: _s(trial_id),
+                        Attr.METRIC: _s(metric),
+                        Attr.STEP: _n(step),
+                        Attr.VALUE: _s(float_text(value)),
+                    },
+                }
+            }
+
+        self._change_trial(trial_id, lambda t: _rules.reported(t, step), also=curve_item)
 
     def intermediate_values(self, scan_id: str, metric: str) -> dict[str, dict[int, float]]:
         out: dict[str, dict[int, float]] = {}
         for item in self._query(
-            KeyConditionExpression="pk = :p AND begins_with(sk, :c)",
-            ExpressionAttributeValues={":p": _s(f"SCAN#{scan_id}"), ":c": _s(f"CURVE#{metric}#")},
+            KeyConditionExpression="#pk = :p AND begins_with(#sk, :c)",
+            FilterExpression="#m = :m",  # a metric named "loss#x" shares the prefix of "loss"
+            ExpressionAttributeNames={
+                "#pk": self.layout.partition_key,
+                "#sk": self.layout.sort_key,
+                "#m": Attr.METRIC,
+            },
+            ExpressionAttributeValues={
+                ":p": _s(f"SCAN#{scan_id}"),
+                ":c": _s(self.layout.curve_prefix(metric)),
+                ":m": _s(metric),
+            },
+            ConsistentRead=True,
         ):
-            out.setdefault(item["trial_id"]["S"], {})[int(item["step"]["N"])] = float(
-                item["value"]["S"]
-            )
+            steps = out.setdefault(item[Attr.TRIAL_ID]["S"], {})
+            steps[int(item[Attr.STEP]["N"])] = float(item[Attr.VALUE]["S"])
         return out
 
     def set_prune_decision(self, trial_id: str, decision: PruneDecision) -> None:
-        def change(trial: TrialRecord) -> TrialRecord:
-            _raise_if_finished(trial)
-            return trial.model_copy(update={"prune_decision": decision})
-
-        self._cas_trial(trial_id, change)
+        self._change_trial(trial_id, lambda t: _rules.with_prune_decision(t, decision))
 
     def record_checkpoint(self, trial_id: str, checkpoint: Checkpoint) -> TrialRecord:
-        def change(trial: TrialRecord) -> TrialRecord:
-            _raise_if_finished(trial)
-            if trial.checkpoint is not None and checkpoint.step < trial.checkpoint.step:
-                return trial
-            return trial.model_copy(update={"checkpoint": checkpoint})
-
-        return self._must(self._cas_trial(trial_id, change))
+        return _must(self._change_trial(trial_id, lambda t: _rules.with_checkpoint(t, checkpoint)))
 
     def finish_trial(
         self,
@@ -308,29 +458,20 @@ class DynamoDBTrialStore(TrialStore):
         reason: str | None = None,
         expected_attempt: int | None = None,
     ) -> TrialRecord:
-        if not state.is_finished():
-            raise ValueError(f"{state} is not a finished state")
-
-        def change(trial: TrialRecord) -> TrialRecord:
-            _raise_if_finished(trial)
-            if expected_attempt is not None and (
-                trial.state is not TrialState.RUNNING or trial.attempt != expected_attempt
-            ):
-                raise LeaseLostError(
-                    f"trial {trial_id} is no longer held by attempt {expected_attempt}"
-                )
-            return trial.model_copy(
-                update={
-                    "state": state,
-                    "values": dict(values or {}),
-                    "failure_reason": reason,
-                    "finished_at": now,
-                    "duration_s": trial.duration_s + _running_time(trial, now),
-                    "lease_expires_at": None,
-                }
+        _rules.require_finished_state(state)
+        return _must(
+            self._change_trial(
+                trial_id,
+                lambda t: _rules.finished(
+                    t,
+                    state,
+                    now=now,
+                    values=values,
+                    reason=reason,
+                    expected_attempt=expected_attempt,
+                ),
             )
-
-        return self._must(self._cas_trial(trial_id, change))
+        )
 
     def requeue_trial(
         self,
@@ -341,208 +482,300 @@ class DynamoDBTrialStore(TrialStore):
         expected_attempt: int | None = None,
         message: str | None = None,
     ) -> TrialRecord | None:
-        counter = "preemptions" if reason is RequeueReason.PREEMPTED else "errors"
-
-        def change(trial: TrialRecord) -> TrialRecord | None:
-            _raise_if_finished(trial)
-            if trial.state is not TrialState.RUNNING or (
-                expected_attempt is not None and trial.attempt != expected_attempt
-            ):
-                return None
-            return trial.model_copy(
-                update={
-                    "state": TrialState.QUEUED,
-                    counter: getattr(trial, counter) + 1,
-                    "duration_s": trial.duration_s + _running_time(trial, now),
-                    "worker_id": None,
-                    "lease_expires_at": None,
-                    "failure_reason": message,
-                }
-            )
-
-        return self._cas_trial(trial_id, change)
+        return self._change_trial(
+            trial_id,
+            lambda t: _rules.requeued(
+                t, reason, now=now, expected_attempt=expected_attempt, message=message
+            ),
+        )
 
     def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:
-        items = self._query(
-            IndexName=L.LEASE_INDEX,
-            KeyConditionExpression=f"{L.LEASE_PK} = :s AND {L.LEASE_SK} < :now",
+        """Candidates from the lease index, each confirmed on the trial item itself (the
+        index may still show a lease that a heartbeat has since extended)."""
+        index = self.layout.lease
+        expired = []
+        for item in self._query(
+            IndexName=index.name,
+            KeyConditionExpression="#s = :s AND #l < :now",
+            ExpressionAttributeNames={"#s": index.partition_key, "#l": index.sort_key},
             ExpressionAttributeValues={":s": _s(scan_id), ":now": _n(now)},
-        )
-        trials = [TrialRecord.model_validate_json(i["record"]["S"]) for i in items]
-        return sorted(trials, key=lambda t: t.number)
+        ):
+            try:
+                trial = self.get_trial(_trial_id_of(item))
+            except TrialNotFoundError:
+                continue
+            if (
+                trial.state is TrialState.RUNNING
+                and trial.lease_expires_at is not None
+                and trial.lease_expires_at < now
+            ):
+                expired.append(trial)
+        return sorted(expired, key=lambda t: t.number)
 
     def counts(self, scan_id: str) -> dict[TrialState, int]:
-        item = self._scan_item_of(scan_id)
-        return {s: int(item.get(f"c_{s.value}", {"N": "0"})["N"]) for s in TrialState}
+        names = {f"#c{i}": Attr.count(s) for i, s in enumerate(TrialState)}
+        item = self.client.get_item(
+            TableName=self.table,
+            Key=self.layout.scan_key(scan_id),
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+        ).get("Item")
+        if item is None:
+            raise _scan_not_found(scan_id)
+        return {s: int(item.get(Attr.count(s), {"N": "0"})["N"]) for s in TrialState}
 
     def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> TrialRecord:
-        return self._must(
-            self._cas_trial(trial_id, lambda t: t.model_copy(update={"tags": {**t.tags, **tags}}))
-        )
+        return _must(self._change_trial(trial_id, lambda t: _rules.with_tags(t, tags)))
 
-    # ---- compare-and-set ---------------------------------------------------------------
+    # ---- compare-and-set on trial items ------------------------------------------------
 
-    def _cas_scan(
-        self, scan_id: str, change: Callable[[ScanRecord], ScanRecord | None]
-    ) -> ScanRecord | None:
-        for _ in range(_MAX_RACES):
-            scan, version = self._get_scan(scan_id)
-            new = change(scan)
-            if new is None:
-                return None
-            try:
-                self.client.transact_write_items(TransactItems=[self._scan_put(new, version)])
-                return new
-            except self._cancelled:
-                continue
-        raise RuntimeError(f"scan {scan_id}: too many concurrent writers")
-
-    def _cas_trial(
-        self, trial_id: str, change: Callable[[TrialRecord], TrialRecord | None]
+    def _change_trial(
+        self,
+        trial_id: str,
+        change: Callable[[TrialRecord], TrialRecord | None],
+        *,
+        current: tuple[TrialRecord, int] | None = None,
+        also: Callable[[TrialRecord], dict[str, Any]] | None = None,
     ) -> TrialRecord | None:
-        """Apply ``change`` to the fresh trial; None from it means 'nothing to do'."""
+        """Apply a ``_rules`` transition: write the new record on condition that the
+        version read is still the item's, with the scan's counts when the state changes
+        and ``also`` (another write of the same transaction). On a lost race, decide
+        again on the item as it is now. ``current``: the item as the caller already read
+        it (possibly stale)."""
+        trial, version = current or self._decode_trial(self._get_trial_item(trial_id))
         for _ in range(_MAX_RACES):
-            trial, version = self._get_trial(trial_id)
             new = change(trial)
             if new is None:
                 return None
-            if new is trial:
+            if new is trial and also is None:
                 return trial
-            items = [
+            try:
+                self._write(self._trial_writes(trial, new, version, also))
+                return new
+            except _Lost as lost:
+                if lost.index != 0:  # the scan's counts: only if the scan is gone
+                    raise _scan_not_found(trial.scan_id) from None
+                if lost.item is None:
+                    raise _trial_not_found(trial_id) from None
+                trial, version = self._decode_trial(lost.item)
+            except _Conflict:
+                _back_off()
+                trial, version = self._decode_trial(self._get_trial_item(trial_id))
+        raise _busy(trial_id)
+
+    def _trial_writes(
+        self,
+        old: TrialRecord,
+        new: TrialRecord,
+        version: int,
+        also: Callable[[TrialRecord], dict[str, Any]] | None,
+    ) -> list[dict[str, Any]]:
+        condition = {
+            "TableName": self.table,
+            "ConditionExpression": "#v = :v",
+            "ExpressionAttributeNames": {"#v": Attr.VERSION},
+            "ExpressionAttributeValues": {":v": _n(version)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if new is old:
+            writes = [
                 {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": self._trial_item_for(new, version=version + 1),
-                        "ConditionExpression": "version = :v",
-                        "ExpressionAttributeValues": {":v": _n(version)},
+                    "ConditionCheck": {
+                        **condition,
+                        "Key": self.layout.trial_key(old.scan_id, old.trial_id),
                     }
                 }
             ]
-            if new.state is not trial.state:
-                items.append(self._counter_update(trial.scan_id, {trial.state: -1, new.state: 1}))
+        else:
+            writes = [{"Put": {**condition, "Item": self._trial_item(new, version=version + 1)}}]
+        if new.state is not old.state:
+            writes.append({"Update": self._state_count_update(old, new)})
+        if also is not None:
+            writes.append(also(new))
+        return writes
+
+    def _state_count_update(self, old: TrialRecord, new: TrialRecord) -> dict[str, Any]:
+        return {
+            "TableName": self.table,
+            "Key": self.layout.scan_key(new.scan_id),
+            "UpdateExpression": "ADD #from :minus, #to :plus",
+            "ConditionExpression": "attribute_exists(#pk)",
+            "ExpressionAttributeNames": {
+                "#pk": self.layout.partition_key,
+                "#from": Attr.count(old.state),
+                "#to": Attr.count(new.state),
+            },
+            "ExpressionAttributeValues": {":minus": _n(-1), ":plus": _n(1)},
+        }
+
+    # ---- requests ----------------------------------------------------------------------
+
+    def _write(self, writes: list[dict[str, Any]]) -> None:
+        """One atomic write: a single conditional Put, or a transaction. Raises _Lost with
+        the first failed item's current attributes (None when it does not exist), or
+        _Conflict."""
+        if len(writes) == 1 and "Put" in writes[0]:
             try:
-                self.client.transact_write_items(TransactItems=items)
-                return new
-            except self._cancelled:
-                continue
-        raise RuntimeError(f"trial {trial_id}: too many concurrent writers")
+                self.client.put_item(**writes[0]["Put"])
+            except self._condition_failed as exc:
+                raise _Lost(0, exc.response.get("Item")) from None
+            return
+        try:
+            self.client.transact_write_items(TransactItems=writes)
+        except self._cancelled as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            for index, reason in enumerate(reasons):
+                if reason.get("Code") == _CONDITION_FAILED:
+                    raise _Lost(index, reason.get("Item")) from None
+            if any(r.get("Code") == _CONFLICT for r in reasons):
+                raise _Conflict() from None
+            raise
 
-    @staticmethod
-    def _must(trial: TrialRecord | None) -> TrialRecord:
-        assert trial is not None
-        return trial
+    def _update_scan(
+        self,
+        scan_id: str,
+        expression: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        *,
+        return_new: bool = False,
+    ) -> dict[str, Any]:
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key=self.layout.scan_key(scan_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW" if return_new else "NONE",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._condition_failed as exc:
+            raise _Lost(0, exc.response.get("Item")) from None
+        return dict(response.get("Attributes") or {})
 
-    # ---- items -------------------------------------------------------------------------
-
-    def _get_scan(self, scan_id: str) -> tuple[ScanRecord, int]:
-        item = self._scan_item_of(scan_id)
-        return ScanRecord.model_validate_json(item["record"]["S"]), int(item["version"]["N"])
-
-    def _scan_item_of(self, scan_id: str) -> dict[str, Any]:
+    def _get_scan_item(self, scan_id: str) -> dict[str, Any]:
         item = self.client.get_item(
-            TableName=self.table, Key=L.scan_key(scan_id), ConsistentRead=True
+            TableName=self.table, Key=self.layout.scan_key(scan_id), ConsistentRead=True
         ).get("Item")
         if item is None:
-            raise ScanNotFoundError(f"no scan {scan_id}")
+            raise _scan_not_found(scan_id)
         return dict(item)
 
-    def _trial_item(self, scan_id: str, trial_id: str) -> dict[str, Any] | None:
-        item = self.client.get_item(
-            TableName=self.table, Key=L.trial_key(scan_id, trial_id), ConsistentRead=True
-        ).get("Item")
-        return dict(item) if item else None
-
-    def _get_trial(self, trial_id: str) -> tuple[TrialRecord, int]:
-        scan_id = trial_id.rpartition("-")[0]
-        item = self._trial_item(scan_id, trial_id) if scan_id else None
+    def _get_trial_item(self, trial_id: str) -> dict[str, Any]:
+        scan_id = scan_id_of(trial_id)
+        item = None
+        if scan_id:
+            item = self.client.get_item(
+                TableName=self.table,
+                Key=self.layout.trial_key(scan_id, trial_id),
+                ConsistentRead=True,
+            ).get("Item")
         if item is None:
-            raise TrialNotFoundError(f"no trial {trial_id}")
-        return TrialRecord.model_validate_json(item["record"]["S"]), int(item["version"]["N"])
-
-    def _scan_item(self, scan: ScanRecord, *, version: int) -> dict[str, Any]:
-        item = {
-            **L.scan_key(scan.scan_id),
-            "record": _s(scan.model_dump_json()),
-            "status": _s(scan.status.value),
-            "version": _n(version),
-            L.OWNER_PK: _s(scan.owner),
-            L.OWNER_SK: _s(f"{scan.created_at:020.6f}#{scan.scan_id}"),
-        }
-        for state in TrialState:
-            item[f"c_{state.value}"] = _n(0)
-        return item
-
-    def _scan_put(
-        self,
-        scan: ScanRecord,
-        version: int,
-        counter_changes: dict[TrialState, int] | None = None,
-    ) -> dict[str, Any]:
-        """An update of the scan item, conditioned on its version."""
-        names = {"#r": "record", "#st": "status", "#v": "version"}
-        values: dict[str, Any] = {
-            ":r": _s(scan.model_dump_json()),
-            ":st": _s(scan.status.value),
-            ":v": _n(version),
-            ":v1": _n(version + 1),
-        }
-        sets = ["#r = :r", "#st = :st", "#v = :v1"]
-        adds = []
-        for i, (state, delta) in enumerate((counter_changes or {}).items()):
-            names[f"#c{i}"] = f"c_{state.value}"
-            values[f":c{i}"] = _n(delta)
-            adds.append(f"#c{i} :c{i}")
-        expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": L.scan_key(scan.scan_id),
-                "UpdateExpression": expression,
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
-
-    def _counter_update(self, scan_id: str, changes: dict[TrialState, int]) -> dict[str, Any]:
-        names = {f"#c{i}": f"c_{s.value}" for i, s in enumerate(changes)}
-        values = {f":c{i}": _n(d) for i, d in enumerate(changes.values())}
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": L.scan_key(scan_id),
-                "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(changes))),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
-
-    def _trial_item_for(self, trial: TrialRecord, *, version: int) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            **L.trial_key(trial.scan_id, trial.trial_id),
-            "record": _s(trial.model_dump_json()),
-            "state": _s(trial.state.value),
-            "version": _n(version),
-            L.NUMBER_PK: _s(trial.scan_id),
-            L.NUMBER_SK: _n(trial.number),
-        }
-        if trial.state is TrialState.QUEUED:
-            item[L.QUEUE_PK] = _s(trial.scan_id)
-            item[L.QUEUE_SK] = _n(trial.number)
-        if trial.state is TrialState.RUNNING and trial.lease_expires_at is not None:
-            item[L.LEASE_PK] = _s(trial.scan_id)
-            item[L.LEASE_SK] = _n(trial.lease_expires_at)
-        return item
+            raise _trial_not_found(trial_id)
+        return dict(item)
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        if self.page_size:
+            kwargs["PaginationConfig"] = {"PageSize": self.page_size}
         paginator = self.client.get_paginator("query")
         for page in paginator.paginate(TableName=self.table, **kwargs):
             yield from page["Items"]
+
+    # ---- items <-> records -------------------------------------------------------------
+
+    def _scan_item(self, scan: ScanRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **self.layout.scan_key(scan.scan_id),
+            Attr.RECORD: _s(dump(scan)),
+            Attr.STATUS: _s(scan.status.value),
+            Attr.MAX_RUN: _n(scan.max_run),
+            Attr.CURSOR: _n(scan.cursor),
+            Attr.TRIAL_COUNT: _n(scan.trial_count),
+            Attr.TAGS: {"M": {k: _s(v) for k, v in scan.tags.items()}},
+            self.layout.owner.partition_key: _s(scan.owner),
+            self.layout.owner.sort_key: _s(f"{scan.created_at:020.6f}#{scan.scan_id}"),
+        }
+        if scan.status_reason is not None:
+            item[Attr.STATUS_REASON] = _s(scan.status_reason)
+        if scan.finished_at is not None:
+            item[Attr.FINISHED_AT] = _n(scan.finished_at)
+        for state in TrialState:
+            item[Attr.count(state)] = _n(0)
+        return item
+
+    @staticmethod
+    def _decode_scan(item: dict[str, Any]) -> ScanRecord:
+        data = json.loads(item[Attr.RECORD]["S"])
+        data.update(
+            status=item[Attr.STATUS]["S"],
+            status_reason=item[Attr.STATUS_REASON]["S"] if Attr.STATUS_REASON in item else None,
+            finished_at=float(item[Attr.FINISHED_AT]["N"]) if Attr.FINISHED_AT in item else None,
+            max_run=int(item[Attr.MAX_RUN]["N"]),
+            cursor=int(item[Attr.CURSOR]["N"]),
+            trial_count=int(item[Attr.TRIAL_COUNT]["N"]),
+        )
+        return ScanRecord.model_validate(data)
+
+    def _trial_item(self, trial: TrialRecord, *, version: int) -> dict[str, Any]:
+        layout = self.layout
+        item: dict[str, Any] = {
+            **layout.trial_key(trial.scan_id, trial.trial_id),
+            Attr.RECORD: _s(dump(trial)),
+            Attr.STATE: _s(trial.state.value),
+            Attr.VERSION: _n(version),
+            layout.number.partition_key: _s(trial.scan_id),
+            layout.number.sort_key: _n(trial.number),
+        }
+        if trial.state is TrialState.QUEUED:
+            item[layout.queue.partition_key] = _s(trial.scan_id)
+            item[layout.queue.sort_key] = _n(trial.number)
+        if trial.state is TrialState.RUNNING and trial.lease_expires_at is not None:
+            item[layout.lease.partition_key] = _s(trial.scan_id)
+            item[layout.lease.sort_key] = _n(trial.lease_expires_at)
+        return item
+
+    @staticmethod
+    def _decode_trial(item: dict[str, Any]) -> tuple[TrialRecord, int]:
+        return load(TrialRecord, item[Attr.RECORD]["S"]), int(item[Attr.VERSION]["N"])
+
+
+def _trial_id_of(item: dict[str, Any]) -> str:
+    return str(item[LAYOUT.sort_key]["S"]).removeprefix(TRIAL_PREFIX)
 
 
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
-def _n(value: float | int) -> dict[str, str]:
-    return {"N": str(Decimal(repr(value)) if isinstance(value, float) else value)}
+def _n(value: float) -> dict[str, str]:
+    """A DynamoDB number (ints as they are, floats by ``repr`` so they read back exactly)."""
+    return {"N": str(value) if isinstance(value, int) else float_text(value)}
+
+
+def _must(trial: TrialRecord | None) -> TrialRecord:
+    assert trial is not None
+    return trial
+
+
+def _back_off() -> None:
+    time.sleep(random.uniform(0.005, 0.05))
+
+
+def _scan_not_found(scan_id: str) -> ScanNotFoundError:
+    return ScanNotFoundError(f"no scan {scan_id}", details={"scan_id": scan_id})
+
+
+def _trial_not_found(trial_id: str) -> TrialNotFoundError:
+    return TrialNotFoundError(f"no trial {trial_id}", details={"trial_id": trial_id})
+
+
+def _scan_exists(scan_id: str) -> ScanExistsError:
+    return ScanExistsError(f"a scan {scan_id} exists already", details={"scan_id": scan_id})
+
+
+def _busy(key: str) -> StoreBusyError:
+    return StoreBusyError(f"too many concurrent writers on {key}; retry", details={"key": key})

@@ -1,80 +1,152 @@
-"""The DynamoDB table's layout: the one place that names keys and indexes. The store and
-the CDK stack both import it, so they cannot disagree."""
+"""The DynamoDB table's layout: the one place that names its keys, item attributes and
+indexes. The store and the CDK stack (``infra/``) both import :data:`LAYOUT`, so they
+cannot disagree.
+
+One table, string keys ``pk``/``sk``:
+
+============================  ===========================================  =============
+item                          pk / sk                                      in index
+============================  ===========================================  =============
+scan                          ``SCAN#<scan>`` / ``SCAN``                   owner
+trial                         ``SCAN#<scan>`` / ``TRIAL#<trial>``          number; queue
+                                                                           while QUEUED;
+                                                                           lease while
+                                                                           RUNNING
+intermediate value            ``SCAN#<scan>`` /
+                              ``CURVE#<metric>#<trial>#<step, 12 digits>``
+client token of a scan        ``TOKEN#<owner>#<token>`` / ``TOKEN``
+============================  ===========================================  =============
+
+The queue and lease indexes are sparse: a trial carries their key attributes only while
+it is QUEUED (queue: scan, number) or RUNNING (lease: scan, lease expiry), so claiming and
+reclaiming read only the trials that matter. Intermediate values are items of their own,
+so a trial that reports 100,000 steps keeps a trial item of constant size.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-PK = "pk"
-SK = "sk"
-
-# sparse GSIs: an item is in the index only while it has the index's key attributes
-QUEUE_INDEX = "queue"  # QUEUED trials of a scan, by number
-QUEUE_PK, QUEUE_SK = "q_pk", "q_sk"
-LEASE_INDEX = "lease"  # RUNNING trials of a scan, by lease expiry
-LEASE_PK, LEASE_SK = "l_pk", "l_sk"
-NUMBER_INDEX = "number"  # every trial of a scan, by number (streamed listing)
-NUMBER_PK, NUMBER_SK = "n_pk", "n_sk"
-OWNER_INDEX = "owner"  # scans of an owner, by creation time
-OWNER_PK, OWNER_SK = "o_pk", "o_sk"
-
-INDEXES: dict[str, tuple[str, str, str]] = {
-    # name: (partition key, sort key, sort key type)
-    QUEUE_INDEX: (QUEUE_PK, QUEUE_SK, "N"),
-    LEASE_INDEX: (LEASE_PK, LEASE_SK, "N"),
-    NUMBER_INDEX: (NUMBER_PK, NUMBER_SK, "N"),
-    OWNER_INDEX: (OWNER_PK, OWNER_SK, "S"),
-}
+from scanfleet.records import TrialState
 
 
-def scan_key(scan_id: str) -> dict[str, Any]:
-    return {PK: {"S": f"SCAN#{scan_id}"}, SK: {"S": "SCAN"}}
+@dataclass(frozen=True)
+class Index:
+    """One global secondary index (projection: all attributes)."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+    sort_key_type: Literal["S", "N"]
+    partition_key_type: Literal["S", "N"] = "S"
 
 
-def trial_key(scan_id: str, trial_id: str) -> dict[str, Any]:
-    return {PK: {"S": f"SCAN#{scan_id}"}, SK: {"S": f"TRIAL#{trial_id}"}}
+@dataclass(frozen=True)
+class TableLayout:
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+    queue: Index = field(default_factory=lambda: Index("queue", "q_pk", "q_sk", "N"))
+    lease: Index = field(default_factory=lambda: Index("lease", "l_pk", "l_sk", "N"))
+    number: Index = field(default_factory=lambda: Index("number", "n_pk", "n_sk", "N"))
+    owner: Index = field(default_factory=lambda: Index("owner", "o_pk", "o_sk", "S"))
 
+    @property
+    def indexes(self) -> tuple[Index, ...]:
+        return (self.queue, self.lease, self.number, self.owner)
 
-def token_key(owner: str, token: str) -> dict[str, Any]:
-    return {PK: {"S": f"TOKEN#{owner}#{token}"}, SK: {"S": "TOKEN"}}
+    # ---- keys --------------------------------------------------------------------------
 
+    def scan_key(self, scan_id: str) -> dict[str, Any]:
+        return self._key(f"SCAN#{scan_id}", "SCAN")
 
-def curve_key(scan_id: str, metric: str, trial_id: str, step: int) -> dict[str, Any]:
-    return {
-        PK: {"S": f"SCAN#{scan_id}"},
-        SK: {"S": f"CURVE#{metric}#{trial_id}#{step:012d}"},
-    }
+    def trial_key(self, scan_id: str, trial_id: str) -> dict[str, Any]:
+        return self._key(f"SCAN#{scan_id}", f"{TRIAL_PREFIX}{trial_id}")
 
+    def token_key(self, owner: str, token: str) -> dict[str, Any]:
+        return self._key(f"TOKEN#{owner}#{token}", "TOKEN")
 
-def create_table(client: Any, table_name: str) -> None:
-    """Create the table (tests, and anyone without the CDK stack). On-demand billing."""
-    attributes = [
-        {"AttributeName": PK, "AttributeType": "S"},
-        {"AttributeName": SK, "AttributeType": "S"},
-    ]
-    indexes = []
-    for name, (pk, sk, sk_type) in INDEXES.items():
-        attributes += [
-            {"AttributeName": pk, "AttributeType": "S"},
-            {"AttributeName": sk, "AttributeType": sk_type},
+    def curve_key(self, scan_id: str, metric: str, trial_id: str, step: int) -> dict[str, Any]:
+        return self._key(f"SCAN#{scan_id}", f"{self.curve_prefix(metric)}{trial_id}#{step:012d}")
+
+    @staticmethod
+    def curve_prefix(metric: str) -> str:
+        return f"CURVE#{metric}#"
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {self.partition_key: {"S": pk}, self.sort_key: {"S": sk}}
+
+    # ---- the table definition (create_table here, the CDK stack in infra/) -------------
+
+    def key_schema(self) -> list[dict[str, str]]:
+        return [
+            {"AttributeName": self.partition_key, "KeyType": "HASH"},
+            {"AttributeName": self.sort_key, "KeyType": "RANGE"},
         ]
-        indexes.append(
+
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        defs = {self.partition_key: "S", self.sort_key: "S"}
+        for index in self.indexes:
+            defs[index.partition_key] = index.partition_key_type
+            defs[index.sort_key] = index.sort_key_type
+        return [{"AttributeName": n, "AttributeType": t} for n, t in defs.items()]
+
+    def global_secondary_indexes(self) -> list[dict[str, Any]]:
+        return [
             {
-                "IndexName": name,
+                "IndexName": index.name,
                 "KeySchema": [
-                    {"AttributeName": pk, "KeyType": "HASH"},
-                    {"AttributeName": sk, "KeyType": "RANGE"},
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
-        )
+            for index in self.indexes
+        ]
+
+
+class Attr:
+    """Names of the item attributes other than keys."""
+
+    RECORD = "record"  # the record as JSON text (exact floats, NaN included)
+    VERSION = "version"  # trial items: bumped by every write (compare-and-set)
+    STATE = "state"
+    # scan items: the fields that change, kept outside the JSON so writes can condition on
+    # them and change them without reading the item first
+    STATUS = "status"
+    STATUS_REASON = "status_reason"
+    FINISHED_AT = "finished_at"
+    MAX_RUN = "max_run"
+    CURSOR = "cursor"
+    TRIAL_COUNT = "trial_count"
+    TAGS = "tags"
+    # intermediate-value items
+    SCAN_ID = "scan_id"
+    TRIAL_ID = "trial_id"
+    METRIC = "metric"
+    STEP = "step"
+    VALUE = "value"  # text, so NaN and every float survive
+
+    @staticmethod
+    def count(state: TrialState) -> str:
+        """The scan item's exact number of trials in ``state``."""
+        return f"count_{state.value}"
+
+
+TRIAL_PREFIX = "TRIAL#"
+LAYOUT = TableLayout()
+
+
+def create_table(client: Any, table_name: str, layout: TableLayout = LAYOUT) -> None:
+    """Create the table as the CDK stack does (tests, and anyone without the stack).
+    On-demand billing; waits until the table is active."""
     client.create_table(
         TableName=table_name,
-        KeySchema=[
-            {"AttributeName": PK, "KeyType": "HASH"},
-            {"AttributeName": SK, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=attributes,
-        GlobalSecondaryIndexes=indexes,
+        KeySchema=layout.key_schema(),
+        AttributeDefinitions=layout.attribute_definitions(),
+        GlobalSecondaryIndexes=layout.global_secondary_indexes(),
         BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(
+        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )

@@ -1,17 +1,24 @@
 """The embedded store: one SQLite file, safe for many threads and many processes.
 
-Every read-modify-write runs in a ``BEGIN IMMEDIATE`` transaction, so SQLite's database
-lock makes each contract method one atomic step across processes. WAL mode lets readers
-go on while a writer holds the lock.
+Every read-modify-write runs as one ``BEGIN IMMEDIATE`` transaction: SQLite's write lock
+makes each contract method one atomic step across threads and processes, and the whole
+transaction is retried when the lock cannot be had within the busy timeout. WAL mode lets
+readers go on while a writer holds the lock. Each thread (and each process: a forked
+child never reuses its parent's connection) has its own connection.
+
+Rows keep the record as JSON (``_codec``) plus, as columns, what is queried: a scan's
+owner, status, client token and creation time; a trial's scan, number, state and lease.
+Intermediate values are rows of their own, keyed by (trial, metric, step).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,14 +31,15 @@ from scanfleet.records import (
     TrialRecord,
     TrialState,
 )
+from scanfleet.store import _rules
 from scanfleet.store._base import (
     InsertResult,
-    LeaseLostError,
+    ScanExistsError,
     ScanNotFoundError,
-    TrialFinishedError,
     TrialNotFoundError,
     TrialStore,
 )
+from scanfleet.store._codec import dump, load
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -53,13 +61,13 @@ CREATE TABLE IF NOT EXISTS trials (
     lease_expires_at REAL,
     record TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS trials_by_number ON trials(scan_id, number);
+CREATE UNIQUE INDEX IF NOT EXISTS trials_by_number ON trials(scan_id, number);
 CREATE INDEX IF NOT EXISTS trials_by_state ON trials(scan_id, state, number);
 CREATE TABLE IF NOT EXISTS curves (
     trial_id TEXT NOT NULL,
     metric TEXT NOT NULL,
     step INTEGER NOT NULL,
-    value REAL NOT NULL,
+    value REAL,  -- NULL stands for NaN (SQLite stores NaN as NULL)
     scan_id TEXT NOT NULL,
     PRIMARY KEY (trial_id, metric, step)
 );
@@ -67,57 +75,90 @@ CREATE INDEX IF NOT EXISTS curves_by_scan ON curves(scan_id, metric);
 """
 
 _T = TypeVar("_T")
-_PAGE = 500
+_LOCKED = ("database is locked", "database table is locked", "busy")
 
 
 class SQLiteTrialStore(TrialStore):
-    """The embedded default. ``path`` is created (with its folder) on first use."""
+    """The embedded default. ``path`` (and its folder) is created on first use.
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0) -> None:
+    Args:
+        path: the database file; every store, thread and process opening it shares it.
+        busy_timeout_s: how long one statement waits for another writer's lock before
+            the transaction is retried.
+        page_size: how many trials ``iter_trials`` reads per query.
+    """
+
+    def __init__(
+        self, path: str | Path, *, busy_timeout_s: float = 10.0, page_size: int = 500
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.page_size = page_size
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         _retry_locked(lambda: self._conn().executescript(_SCHEMA))
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     # ---- connections and transactions ----------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(
                 self.path,
                 timeout=self._busy_timeout_s,
-                isolation_level=None,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
                 check_same_thread=False,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _atomic(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``body`` as one IMMEDIATE transaction; commit, or roll back and re-raise.
+        A transaction that could not get the lock is retried whole."""
+
+        def attempt() -> _T:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return _retry_locked(attempt)
+
+    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        return _retry_locked(lambda: self._conn().execute(sql, args).fetchall())
 
     # ---- scans -------------------------------------------------------------------------
 
     def create_scan(self, scan: ScanRecord) -> tuple[ScanRecord, bool]:
-        with self._write() as conn:
+        def create(conn: sqlite3.Connection) -> tuple[ScanRecord, bool]:
             if scan.client_token is not None:
                 row = conn.execute(
                     "SELECT record FROM scans WHERE owner = ? AND client_token = ?",
                     (scan.owner, scan.client_token),
                 ).fetchone()
                 if row is not None:
-                    return ScanRecord.model_validate_json(row[0]), False
+                    return load(ScanRecord, row[0]), False
+            if conn.execute("SELECT 1 FROM scans WHERE scan_id = ?", (scan.scan_id,)).fetchone():
+                raise ScanExistsError(
+                    f"a scan {scan.scan_id} exists already", details={"scan_id": scan.scan_id}
+                )
             conn.execute(
                 "INSERT INTO scans (scan_id, owner, status, client_token, created_at, record)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -127,13 +168,18 @@ class SQLiteTrialStore(TrialStore):
                     scan.status.value,
                     scan.client_token,
                     scan.created_at,
-                    scan.model_dump_json(),
+                    dump(scan),
                 ),
             )
-        return scan, True
+            return scan, True
+
+        return self._atomic(create)
 
     def get_scan(self, scan_id: str) -> ScanRecord:
-        return self._scan(self._conn(), scan_id)
+        rows = self._read("SELECT record FROM scans WHERE scan_id = ?", (scan_id,))
+        if not rows:
+            raise _scan_not_found(scan_id)
+        return load(ScanRecord, rows[0][0])
 
     def list_scans(
         self,
@@ -147,8 +193,8 @@ class SQLiteTrialStore(TrialStore):
         if status is not None:
             sql += " AND status = ?"
             args.append(status.value)
-        rows = self._conn().execute(sql + " ORDER BY created_at DESC", args).fetchall()
-        scans = [ScanRecord.model_validate_json(r[0]) for r in rows]
+        rows = self._read(sql + " ORDER BY created_at DESC, scan_id DESC", args)
+        scans = [load(ScanRecord, r[0]) for r in rows]
         if tag is not None:
             scans = [s for s in scans if s.tags.get(tag[0]) == tag[1]]
         return scans
@@ -162,32 +208,25 @@ class SQLiteTrialStore(TrialStore):
         expected: ScanStatus | None = ScanStatus.RUNNING,
         now: float,
     ) -> bool:
-        with self._write() as conn:
-            scan = self._scan(conn, scan_id)
+        def change(scan: ScanRecord) -> ScanRecord | None:
             if expected is not None and scan.status is not expected:
-                return False
-            finished_at = now if status.is_finished() else None
-            self._put_scan(
-                conn,
-                scan.model_copy(
-                    update={"status": status, "status_reason": reason, "finished_at": finished_at}
-                ),
-            )
-            return True
+                return None
+            return scan.model_copy(update=_rules.status_update(status, reason, now))
+
+        return self._change_scan(scan_id, change) is not None
 
     def set_max_run(self, scan_id: str, max_run: int) -> ScanRecord:
-        with self._write() as conn:
-            scan = self._scan(conn, scan_id).model_copy(update={"max_run": max_run})
-            self._put_scan(conn, scan)
-            return scan
+        changed = self._change_scan(scan_id, lambda s: s.model_copy(update={"max_run": max_run}))
+        assert changed is not None
+        return changed
 
     def skip_cursor(self, scan_id: str, expected_cursor: int) -> bool:
-        with self._write() as conn:
-            scan = self._scan(conn, scan_id)
+        def change(scan: ScanRecord) -> ScanRecord | None:
             if scan.cursor != expected_cursor:
-                return False
-            self._put_scan(conn, scan.model_copy(update={"cursor": scan.cursor + 1}))
-            return True
+                return None
+            return scan.model_copy(update={"cursor": scan.cursor + 1})
+
+        return self._change_scan(scan_id, change) is not None
 
     # ---- trials ------------------------------------------------------------------------
 
@@ -198,27 +237,38 @@ class SQLiteTrialStore(TrialStore):
         expected_cursor: int | None = None,
         max_trials: int | None = None,
     ) -> InsertResult:
-        with self._write() as conn:
-            scan = self._scan(conn, trial.scan_id)
+        def insert(conn: sqlite3.Connection) -> InsertResult:
+            scan = _scan_in(conn, trial.scan_id)
             exists = conn.execute(
                 "SELECT 1 FROM trials WHERE trial_id = ?", (trial.trial_id,)
             ).fetchone()
-            if exists:
-                return InsertResult.DUPLICATE
-            if expected_cursor is not None and scan.cursor != expected_cursor:
-                return InsertResult.CURSOR_MOVED
-            if max_trials is not None and scan.trial_count >= max_trials:
-                return InsertResult.LIMIT_REACHED
+            refusal = _rules.insert_refusal(
+                scan,
+                exists=exists is not None,
+                expected_cursor=expected_cursor,
+                max_trials=max_trials,
+            )
+            if refusal is not None:
+                return refusal
             numbered = trial.model_copy(update={"number": scan.trial_count})
-            self._put_trial(conn, numbered, insert=True)
+            conn.execute(
+                "INSERT INTO trials (scan_id, number, state, lease_expires_at, record, trial_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                _trial_row(numbered),
+            )
             update: dict[str, Any] = {"trial_count": scan.trial_count + 1}
             if expected_cursor is not None:
                 update["cursor"] = scan.cursor + 1
-            self._put_scan(conn, scan.model_copy(update=update))
+            _put_scan(conn, scan.model_copy(update=update))
             return InsertResult.CREATED
 
+        return self._atomic(insert)
+
     def get_trial(self, trial_id: str) -> TrialRecord:
-        return self._trial(self._conn(), trial_id)
+        rows = self._read("SELECT record FROM trials WHERE trial_id = ?", (trial_id,))
+        if not rows:
+            raise _trial_not_found(trial_id)
+        return load(TrialRecord, rows[0][0])
 
     def iter_trials(
         self, scan_id: str, *, states: frozenset[TrialState] | None = None
@@ -226,93 +276,83 @@ class SQLiteTrialStore(TrialStore):
         state_sql, state_args = _states_clause(states)
         last = -1
         while True:
-            rows = (
-                self._conn()
-                .execute(
-                    f"SELECT record, number FROM trials WHERE scan_id = ? AND number > ?{state_sql}"
-                    " ORDER BY number LIMIT ?",
-                    (scan_id, last, *state_args, _PAGE),
-                )
-                .fetchall()
+            rows = self._read(
+                "SELECT record, number FROM trials WHERE scan_id = ? AND number > ?"
+                f"{state_sql} ORDER BY number LIMIT ?",
+                (scan_id, last, *state_args, self.page_size),
             )
             for record, _ in rows:
-                yield TrialRecord.model_validate_json(record)
-            if len(rows) < _PAGE:
+                yield load(TrialRecord, record)
+            if len(rows) < self.page_size:
                 return
             last = rows[-1][1]
 
     def claim_queued(
         self, scan_id: str, worker_id: str, *, lease_seconds: float, now: float
     ) -> TrialRecord | None:
-        with self._write() as conn:
+        def claim(conn: sqlite3.Connection) -> TrialRecord | None:
             row = conn.execute(
                 "SELECT record FROM trials WHERE scan_id = ? AND state = ? ORDER BY number LIMIT 1",
                 (scan_id, TrialState.QUEUED.value),
             ).fetchone()
             if row is None:
                 return None
-            trial = TrialRecord.model_validate_json(row[0])
-            claimed = _claimed(trial, worker_id, lease_seconds, now)
-            self._put_trial(conn, claimed)
-            return claimed
+            got = _rules.claimed(load(TrialRecord, row[0]), worker_id, lease_seconds, now)
+            assert got is not None  # it was QUEUED inside this transaction
+            _put_trial(conn, got)
+            return got
+
+        return self._atomic(claim)
 
     def claim_trial(
         self, trial_id: str, worker_id: str, *, lease_seconds: float, now: float
     ) -> TrialRecord | None:
-        with self._write() as conn:
-            trial = self._trial(conn, trial_id)
-            _raise_if_finished(trial)
-            if trial.state is not TrialState.QUEUED:
-                return None
-            claimed = _claimed(trial, worker_id, lease_seconds, now)
-            self._put_trial(conn, claimed)
-            return claimed
+        def claim(trial: TrialRecord) -> TrialRecord | None:
+            _rules.raise_if_finished(trial)
+            return _rules.claimed(trial, worker_id, lease_seconds, now)
+
+        return self._change_trial(trial_id, claim)
 
     def heartbeat(
         self, trial_id: str, worker_id: str, attempt: int, *, lease_seconds: float, now: float
     ) -> TrialRecord:
-        with self._write() as conn:
-            trial = self._trial(conn, trial_id)
-            _raise_if_finished(trial)
-            _check_holder(trial, worker_id, attempt, now)
-            beat = trial.model_copy(update={"lease_expires_at": now + lease_seconds})
-            self._put_trial(conn, beat)
-            return beat
+        return _must(
+            self._change_trial(
+                trial_id, lambda t: _rules.heartbeat(t, worker_id, attempt, lease_seconds, now)
+            )
+        )
 
     def record_intermediate(self, trial_id: str, metric: str, step: int, value: float) -> None:
-        with self._write() as conn:
-            trial = self._trial(conn, trial_id)
-            _raise_if_finished(trial)
+        def record(conn: sqlite3.Connection) -> None:
+            trial = _trial_in(conn, trial_id)
+            changed = _rules.reported(trial, step)
+            value_or_null = None if math.isnan(value) else float(value)
             conn.execute(
                 "INSERT OR REPLACE INTO curves (trial_id, metric, step, value, scan_id)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (trial_id, metric, step, value, trial.scan_id),
+                (trial_id, metric, step, value_or_null, trial.scan_id),
             )
-            if trial.last_step is None or step > trial.last_step:
-                self._put_trial(conn, trial.model_copy(update={"last_step": step}))
+            if changed is not trial:
+                _put_trial(conn, changed)
+
+        self._atomic(record)
 
     def intermediate_values(self, scan_id: str, metric: str) -> dict[str, dict[int, float]]:
         out: dict[str, dict[int, float]] = {}
-        rows = self._conn().execute(
-            "SELECT trial_id, step, value FROM curves WHERE scan_id = ? AND metric = ?",
+        rows = self._read(
+            "SELECT trial_id, step, value FROM curves WHERE scan_id = ? AND metric = ?"
+            " ORDER BY trial_id, step",
             (scan_id, metric),
         )
         for trial_id, step, value in rows:
-            out.setdefault(trial_id, {})[step] = value
+            out.setdefault(trial_id, {})[step] = math.nan if value is None else value
         return out
 
     def set_prune_decision(self, trial_id: str, decision: PruneDecision) -> None:
-        self._update_unfinished(
-            trial_id, lambda t: t.model_copy(update={"prune_decision": decision})
-        )
+        self._change_trial(trial_id, lambda t: _rules.with_prune_decision(t, decision))
 
     def record_checkpoint(self, trial_id: str, checkpoint: Checkpoint) -> TrialRecord:
-        def keep_latest(trial: TrialRecord) -> TrialRecord:
-            if trial.checkpoint is not None and checkpoint.step < trial.checkpoint.step:
-                return trial
-            return trial.model_copy(update={"checkpoint": checkpoint})
-
-        return self._update_unfinished(trial_id, keep_latest)
+        return _must(self._change_trial(trial_id, lambda t: _rules.with_checkpoint(t, checkpoint)))
 
     def finish_trial(
         self,
@@ -324,30 +364,20 @@ class SQLiteTrialStore(TrialStore):
         reason: str | None = None,
         expected_attempt: int | None = None,
     ) -> TrialRecord:
-        if not state.is_finished():
-            raise ValueError(f"{state} is not a finished state")
-        with self._write() as conn:
-            trial = self._trial(conn, trial_id)
-            _raise_if_finished(trial)
-            if expected_attempt is not None and (
-                trial.state is not TrialState.RUNNING or trial.attempt != expected_attempt
-            ):
-                raise LeaseLostError(
-                    f"trial {trial_id} is no longer held by attempt {expected_attempt}"
-                )
-            finished = trial.model_copy(
-                update={
-                    "state": state,
-                    "values": dict(values or {}),
-                    "failure_reason": reason,
-                    "finished_at": now,
-                    "duration_s": trial.duration_s + _running_time(trial, now),
-                    "worker_id": trial.worker_id,
-                    "lease_expires_at": None,
-                }
+        _rules.require_finished_state(state)
+        return _must(
+            self._change_trial(
+                trial_id,
+                lambda t: _rules.finished(
+                    t,
+                    state,
+                    now=now,
+                    values=values,
+                    reason=reason,
+                    expected_attempt=expected_attempt,
+                ),
             )
-            self._put_trial(conn, finished)
-            return finished
+        )
 
     def requeue_trial(
         self,
@@ -358,159 +388,148 @@ class SQLiteTrialStore(TrialStore):
         expected_attempt: int | None = None,
         message: str | None = None,
     ) -> TrialRecord | None:
-        with self._write() as conn:
-            trial = self._trial(conn, trial_id)
-            _raise_if_finished(trial)
-            if trial.state is not TrialState.RUNNING or (
-                expected_attempt is not None and trial.attempt != expected_attempt
-            ):
-                return None
-            counter = "preemptions" if reason is RequeueReason.PREEMPTED else "errors"
-            requeued = trial.model_copy(
-                update={
-                    "state": TrialState.QUEUED,
-                    counter: getattr(trial, counter) + 1,
-                    "duration_s": trial.duration_s + _running_time(trial, now),
-                    "worker_id": None,
-                    "lease_expires_at": None,
-                    "failure_reason": message,
-                }
-            )
-            self._put_trial(conn, requeued)
-            return requeued
+        return self._change_trial(
+            trial_id,
+            lambda t: _rules.requeued(
+                t, reason, now=now, expected_attempt=expected_attempt, message=message
+            ),
+        )
 
     def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT record FROM trials WHERE scan_id = ? AND state = ? AND lease_expires_at < ?"
-                " ORDER BY number",
-                (scan_id, TrialState.RUNNING.value, now),
-            )
-            .fetchall()
+        rows = self._read(
+            "SELECT record FROM trials WHERE scan_id = ? AND state = ? AND lease_expires_at < ?"
+            " ORDER BY number",
+            (scan_id, TrialState.RUNNING.value, now),
         )
-        return [TrialRecord.model_validate_json(r[0]) for r in rows]
+        return [load(TrialRecord, r[0]) for r in rows]
 
     def counts(self, scan_id: str) -> dict[TrialState, int]:
-        out = {state: 0 for state in TrialState}
-        rows = self._conn().execute(
-            "SELECT state, COUNT(*) FROM trials WHERE scan_id = ? GROUP BY state", (scan_id,)
-        )
-        for state, n in rows:
-            out[TrialState(state)] = n
-        return out
+        def count(conn: sqlite3.Connection) -> dict[TrialState, int]:
+            _scan_in(conn, scan_id)
+            out = {state: 0 for state in TrialState}
+            rows = conn.execute(
+                "SELECT state, COUNT(*) FROM trials WHERE scan_id = ? GROUP BY state", (scan_id,)
+            )
+            for state, n in rows:
+                out[TrialState(state)] = n
+            return out
+
+        # one snapshot: a deferred (read) transaction
+        def snapshot() -> dict[TrialState, int]:
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                return count(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        return _retry_locked(snapshot)
 
     def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> TrialRecord:
-        with self._write() as conn:
-            trial = self._trial(conn, trial_id)
-            tagged = trial.model_copy(update={"tags": {**trial.tags, **tags}})
-            self._put_trial(conn, tagged)
-            return tagged
+        return _must(self._change_trial(trial_id, lambda t: _rules.with_tags(t, tags)))
 
-    # ---- rows <-> records --------------------------------------------------------------
+    # ---- read, change, write -----------------------------------------------------------
 
-    def _scan(self, conn: sqlite3.Connection, scan_id: str) -> ScanRecord:
-        row = conn.execute("SELECT record FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()
-        if row is None:
-            raise ScanNotFoundError(f"no scan {scan_id}")
-        return ScanRecord.model_validate_json(row[0])
-
-    def _put_scan(self, conn: sqlite3.Connection, scan: ScanRecord) -> None:
-        conn.execute(
-            "UPDATE scans SET status = ?, record = ? WHERE scan_id = ?",
-            (scan.status.value, scan.model_dump_json(), scan.scan_id),
-        )
-
-    def _trial(self, conn: sqlite3.Connection, trial_id: str) -> TrialRecord:
-        row = conn.execute("SELECT record FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
-        if row is None:
-            raise TrialNotFoundError(f"no trial {trial_id}")
-        return TrialRecord.model_validate_json(row[0])
-
-    def _put_trial(
-        self, conn: sqlite3.Connection, trial: TrialRecord, *, insert: bool = False
-    ) -> None:
-        values = (
-            trial.scan_id,
-            trial.number,
-            trial.state.value,
-            trial.lease_expires_at,
-            trial.model_dump_json(),
-            trial.trial_id,
-        )
-        if insert:
-            conn.execute(
-                "INSERT INTO trials (scan_id, number, state, lease_expires_at, record, trial_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                values,
-            )
-        else:
-            conn.execute(
-                "UPDATE trials SET scan_id = ?, number = ?, state = ?, lease_expires_at = ?,"
-                " record = ? WHERE trial_id = ?",
-                values,
-            )
-
-    def _update_unfinished(
-        self, trial_id: str, change: Callable[[TrialRecord], TrialRecord]
-    ) -> TrialRecord:
-        with self._write() as conn:
-            trial = self._trial(conn, trial_id)
-            _raise_if_finished(trial)
-            changed = change(trial)
-            if changed is not trial:
-                self._put_trial(conn, changed)
+    def _change_scan(
+        self, scan_id: str, change: Callable[[ScanRecord], ScanRecord | None]
+    ) -> ScanRecord | None:
+        def apply(conn: sqlite3.Connection) -> ScanRecord | None:
+            changed = change(_scan_in(conn, scan_id))
+            if changed is not None:
+                _put_scan(conn, changed)
             return changed
 
+        return self._atomic(apply)
 
-def _claimed(trial: TrialRecord, worker_id: str, lease_seconds: float, now: float) -> TrialRecord:
-    return trial.model_copy(
-        update={
-            "state": TrialState.RUNNING,
-            "attempt": trial.attempt + 1,
-            "worker_id": worker_id,
-            "lease_expires_at": now + lease_seconds,
-            "started_at": now,
-        }
+    def _change_trial(
+        self, trial_id: str, change: Callable[[TrialRecord], TrialRecord | None]
+    ) -> TrialRecord | None:
+        """Apply one of ``_rules``' transitions to the trial inside one transaction."""
+
+        def apply(conn: sqlite3.Connection) -> TrialRecord | None:
+            trial = _trial_in(conn, trial_id)
+            changed = change(trial)
+            if changed is not None and changed is not trial:
+                _put_trial(conn, changed)
+            return changed
+
+        return self._atomic(apply)
+
+
+# ---- rows <-> records ------------------------------------------------------------------
+
+
+def _scan_in(conn: sqlite3.Connection, scan_id: str) -> ScanRecord:
+    row = conn.execute("SELECT record FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()
+    if row is None:
+        raise _scan_not_found(scan_id)
+    return load(ScanRecord, row[0])
+
+
+def _put_scan(conn: sqlite3.Connection, scan: ScanRecord) -> None:
+    conn.execute(
+        "UPDATE scans SET status = ?, record = ? WHERE scan_id = ?",
+        (scan.status.value, dump(scan), scan.scan_id),
     )
 
 
-def _running_time(trial: TrialRecord, now: float) -> float:
-    if trial.state is TrialState.RUNNING and trial.started_at is not None:
-        return max(0.0, now - trial.started_at)
-    return 0.0
+def _trial_in(conn: sqlite3.Connection, trial_id: str) -> TrialRecord:
+    row = conn.execute("SELECT record FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
+    if row is None:
+        raise _trial_not_found(trial_id)
+    return load(TrialRecord, row[0])
 
 
-def _raise_if_finished(trial: TrialRecord) -> None:
-    if trial.state.is_finished():
-        raise TrialFinishedError(f"trial {trial.trial_id} is {trial.state.value}")
+def _trial_row(trial: TrialRecord) -> tuple[Any, ...]:
+    return (
+        trial.scan_id,
+        trial.number,
+        trial.state.value,
+        trial.lease_expires_at,
+        dump(trial),
+        trial.trial_id,
+    )
 
 
-def _check_holder(trial: TrialRecord, worker_id: str, attempt: int, now: float) -> None:
-    if (
-        trial.state is not TrialState.RUNNING
-        or trial.worker_id != worker_id
-        or trial.attempt != attempt
-    ):
-        raise LeaseLostError(f"trial {trial.trial_id} is not held by {worker_id}#{attempt}")
-    if trial.lease_expires_at is not None and trial.lease_expires_at < now:
-        raise LeaseLostError(f"the lease of trial {trial.trial_id} expired")
+def _put_trial(conn: sqlite3.Connection, trial: TrialRecord) -> None:
+    conn.execute(
+        "UPDATE trials SET scan_id = ?, number = ?, state = ?, lease_expires_at = ?,"
+        " record = ? WHERE trial_id = ?",
+        _trial_row(trial),
+    )
+
+
+def _must(trial: TrialRecord | None) -> TrialRecord:
+    assert trial is not None
+    return trial
+
+
+def _scan_not_found(scan_id: str) -> ScanNotFoundError:
+    return ScanNotFoundError(f"no scan {scan_id}", details={"scan_id": scan_id})
+
+
+def _trial_not_found(trial_id: str) -> TrialNotFoundError:
+    return TrialNotFoundError(f"no trial {trial_id}", details={"trial_id": trial_id})
 
 
 def _states_clause(states: frozenset[TrialState] | None) -> tuple[str, list[str]]:
-    if not states:
+    if states is None:
         return "", []
+    if not states:
+        return " AND 0", []
     marks = ", ".join("?" for _ in states)
-    return f" AND state IN ({marks})", [s.value for s in sorted(states)]
+    return f" AND state IN ({marks})", sorted(s.value for s in states)
 
 
-def _retry_locked(call: Callable[[], _T], attempts: int = 50) -> _T:
-    """BEGIN IMMEDIATE waits ``busy_timeout`` for the lock; past that, back off and retry."""
+def _retry_locked(call: Callable[[], _T], attempts: int = 100) -> _T:
+    """Each statement already waits ``busy_timeout`` for the lock; past that (or when
+    SQLite refuses to wait, as it may when two connections upgrade at once), back off
+    and run the whole call again."""
     for i in range(attempts):
         try:
             return call()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or i == attempts - 1:
+            if not any(m in str(exc) for m in _LOCKED) or i == attempts - 1:
                 raise
-            time.sleep(min(0.05 * (i + 1), 1.0))
+            time.sleep(min(0.01 * (i + 1), 0.5))
     raise AssertionError("unreachable")
