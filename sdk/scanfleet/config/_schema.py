@@ -34,7 +34,11 @@ class Goal(StrEnum):
 
 
 class Execution(_Section):
-    type: ExecutionType = ExecutionType.AGENTS
+    type: ExecutionType = Field(
+        ExecutionType.AGENTS,
+        description="manual: you claim trials through the SDK; agents: `scanfleet worker` "
+        "processes claim them; remote: AWS Batch jobs run them",
+    )
     max_worker: int = Field(1, ge=1, description="trials run at once (remote: Batch jobs)")
     lease_seconds: float = Field(
         60.0, gt=0, description="a worker silent this long loses its trial to the queue"
@@ -50,7 +54,7 @@ class Requirement(_Section):
 
 
 class Metric(_Section):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="as the script reports it")
     goal: Goal = Goal.MINIMIZE
     regex: str | None = Field(
         None,
@@ -144,27 +148,47 @@ class Retries(_Section):
 
 
 class ScanConfig(_Section):
-    execution: Execution = Field(default_factory=Execution)
-    image: str | None = None
-    script: str | None = None
+    execution: Execution = Field(
+        default_factory=Execution, description="how trials run: manual, agents or remote"
+    )
+    image: str | None = Field(None, description="container image of a trial (remote)")
+    script: str | None = Field(None, description="the training script, run as python <script>")
     command: list[str] | None = Field(
         None,
         description="argv of one trial; params are appended as --name=value flags",
     )
-    requirements: list[Requirement] | str | None = None
-    strategy: Strategy
-    max_run: int = Field(100, ge=1)
-    early_stopping: EarlyStopping | None = None
-    metric: Metric
-    parameters: dict[str, ParameterSpec] = Field(min_length=1)
-    base_model: str | None = None
-    dataset: str | None = None
-    optuna: OptunaOptions = Field(default_factory=OptunaOptions)
-    conditions: list[Condition] = Field(default_factory=list)
-    tags: dict[str, str] = Field(default_factory=dict)
-    completion: Completion = Field(default_factory=Completion)
-    resources: Resources = Field(default_factory=Resources)
-    retries: Retries = Field(default_factory=Retries)
+    requirements: list[Requirement] | str | None = Field(
+        None,
+        description="packages installed before the first trial: a list of {package, "
+        "version} or of 'pkg==ver' strings, or a path to a requirements file",
+    )
+    strategy: Strategy = Field(description="how the next parameters are chosen")
+    max_run: int = Field(100, ge=1, description="the most trials this scan creates")
+    early_stopping: EarlyStopping | None = Field(
+        None, description="pruning of poor learning curves (one pruner)"
+    )
+    metric: Metric = Field(description="the metric to optimise and its goal")
+    parameters: dict[str, ParameterSpec] = Field(
+        min_length=1, description="the search space, by parameter name"
+    )
+    base_model: str | None = Field(None, description="a model every trial starts from")
+    dataset: str | None = Field(None, description="a dataset every trial uses")
+    optuna: OptunaOptions = Field(
+        default_factory=OptunaOptions, description="sampler settings (optuna and random)"
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="grid exceptions, applied in order (hypnettorch)"
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="labels to filter scans by (key: value)"
+    )
+    completion: Completion = Field(
+        default_factory=Completion, description="when to stop before max_run"
+    )
+    resources: Resources = Field(default_factory=Resources, description="what one trial needs")
+    retries: Retries = Field(
+        default_factory=Retries, description="budgets for script errors and preemptions"
+    )
 
     @model_validator(mode="before")
     @classmethod
