@@ -56,6 +56,7 @@ from scanfleet.store._dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLa
 
 _MAX_RACES = 1000  # lost compare-and-sets in a row before giving up
 _CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
+_CLAIM_PAGE = 25  # candidates per page: racing workers spread over them
 _CONDITION_FAILED = "ConditionalCheckFailed"
 _CONFLICT = "TransactionConflict"
 
@@ -88,7 +89,8 @@ class DynamoDBTrialStore(TrialStore):
         table_name: a table made by ``create_table`` or the CDK stack.
         client: a low-level boto3 DynamoDB client; built (and boto3 imported) only when
             not given.
-        page_size: items per query page (listings stream page by page).
+        page_size: items per page of the listings (they stream page by page); None:
+            DynamoDB's own 1 MB pages.
     """
 
     def __init__(
@@ -364,7 +366,7 @@ class DynamoDBTrialStore(TrialStore):
                 KeyConditionExpression="#s = :s",
                 ExpressionAttributeNames={"#s": index.partition_key},
                 ExpressionAttributeValues={":s": _s(scan_id)},
-                Limit=self.page_size or 25,
+                Limit=_CLAIM_PAGE,
             )["Items"]
             if not page:
                 return None

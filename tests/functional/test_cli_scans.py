@@ -1,0 +1,49 @@
+"""`scanfleet scans ...` against the real local server."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from scanfleet.cli import main
+from scanfleet.client import Client
+from scanfleet.local.server import LocalServer
+
+GRID = {
+    "strategy": "grid",
+    "metric": {"name": "loss", "goal": "minimize"},
+    "tags": {"team": "vision"},
+    "parameters": {"a": {"values": [1, 2, 3]}},
+}
+
+
+def test_scans_commands(
+    local_api: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = ["--url", local_api.url, "--token", local_api.tokens.default_token]
+    scan = Client(url=local_api.url, token=local_api.tokens.default_token).create_scan("g", GRID)
+    trial = scan.next_trial()
+    assert trial is not None
+    trial.complete(0.5)
+
+    assert main(["scans", "list", *api, "--tag", "team:vision"]) == 0
+    assert scan.id in capsys.readouterr().out
+    assert main(["scans", "show", scan.id, *api]) == 0
+    assert "done 1" in capsys.readouterr().out
+    assert main(["scans", "trials", scan.id, *api]) == 0
+    assert "COMPLETED" in capsys.readouterr().out
+    assert main(["scans", "best", scan.id, *api]) == 0
+    assert json.loads(capsys.readouterr().out)["values"] == {"loss": 0.5}
+    out = tmp_path / "t.csv"
+    assert main(["scans", "export", scan.id, *api, "--format", "csv", "-o", str(out)]) == 0
+    assert len(list(csv.DictReader(out.open()))) == 1
+    out_json = tmp_path / "t.json"
+    assert main(["scans", "export", scan.id, *api, "--format", "json", "-o", str(out_json)]) == 0
+    assert len(json.loads(out_json.read_text())) == 1
+    assert main(["scans", "extend", scan.id, *api, "--max-run", "200"]) == 0
+    assert main(["scans", "cancel", scan.id, *api]) == 0
+    assert "CANCELLED" in capsys.readouterr().out
+    assert main(["scans", "show", "sc0000000000", *api]) == 1
+    assert "scan_not_found" in capsys.readouterr().err
