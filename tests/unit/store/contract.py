@@ -316,7 +316,7 @@ class TrialStoreContract:
         refused = a_trial(scan, 2)
         assert store.insert_trial(refused, max_trials=2) is InsertResult.LIMIT_REACHED
         assert (
-            store.insert_trial(refused, expected_cursor=0, max_trials=2)
+            store.insert_trial(refused, expected_cursor=1, max_trials=2)
             is InsertResult.CURSOR_MOVED
         )
         with pytest.raises(TrialNotFoundError):
