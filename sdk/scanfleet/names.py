@@ -11,6 +11,7 @@ from enum import IntEnum
 # --- environment of every process scanfleet starts or configures ---------------------
 ENV_API_URL = "SCANFLEET_API_URL"
 ENV_TOKEN = "SCANFLEET_TOKEN"
+ENV_AUTH = "SCANFLEET_AUTH"  # SDK: "token" (default) or "iam" (SigV4 with botocore)
 ENV_SCAN_ID = "SCANFLEET_SCAN_ID"
 ENV_TRIAL_ID = "SCANFLEET_TRIAL_ID"
 ENV_PARAMS = "SCANFLEET_PARAMS"

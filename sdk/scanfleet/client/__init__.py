@@ -1,12 +1,14 @@
-"""The scanfleet SDK over HTTPS: ``Client``, ``Scan``, ``Trial`` and typed errors.
+"""The scanfleet SDK over HTTP(S): ``Client``, ``Scan``, ``Trial`` and typed errors.
 
-Importing it does not import boto3, optuna or powertools.
+Standard library and pydantic only: importing it does not import boto3, botocore,
+optuna, powertools, pandas or rich (each is imported on first use, where needed).
 """
 
-from scanfleet.client._client import Client, Scan, Trial, row_columns, trial_row
+from scanfleet.client._client import Client
 from scanfleet.client._errors import (
     APIConnectionError,
     APIError,
+    APIResponseError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -20,10 +22,15 @@ from scanfleet.client._errors import (
     ScanFinishedError,
     UnprocessableEntityError,
 )
+from scanfleet.client._models import ScanSummary
+from scanfleet.client._rows import row_columns, trial_row
+from scanfleet.client._scan import Scan
+from scanfleet.client._trial import Trial
 
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -37,6 +44,7 @@ __all__ = [
     "RateLimitError",
     "Scan",
     "ScanFinishedError",
+    "ScanSummary",
     "Trial",
     "UnprocessableEntityError",
     "row_columns",

@@ -1,45 +1,165 @@
-"""The transport: JSON over HTTP(S) with retries, backoff and idempotency keys."""
+"""The transport: JSON over HTTP(S) with retries, backoff and idempotency keys.
+
+Standard library only (``urllib.request``). The retry policy is two small functions,
+``_should_retry`` and ``_retry_delay``, so it can be read and tested on its own.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import http.client
+import ipaddress
 import json
+import logging
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlencode
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlencode, urlsplit
 
+from scanfleet.client._auth import Auth, TokenAuth
 from scanfleet.client._errors import (
     APIConnectionError,
+    APIError,
+    APIResponseError,
     APIStatusError,
     APITimeoutError,
-    make_status_error,
+    _make_status_error,
 )
 from scanfleet.names import HEADER_IDEMPOTENCY_KEY
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-MAX_BACKOFF_S = 8.0
+log = logging.getLogger("scanfleet.client")
+
+INITIAL_RETRY_DELAY_S = 0.5
+MAX_RETRY_DELAY_S = 8.0
+MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for; our own backoff is used
+RETRYABLE_CONFLICT_CODES = frozenset({"conflict_retry"})  # 409s the server says to retry
+
+
+class Response(NamedTuple):
+    status: int
+    body: Any  # parsed JSON, or None for an empty body (204)
+    headers: dict[str, str]
+
+
+@dataclass
+class RetryPolicy:
+    """How many times and how long. ``sleep`` and ``random`` are injectable for tests."""
+
+    max_retries: int = 4
+    sleep: Callable[[float], None] = time.sleep
+    random: Callable[[], float] = field(default=random.random)
+
+
+def _should_retry(error: APIError) -> bool:
+    """Retry when no answer came, on 408, 429 and 5xx, and on a 409 only when the server
+    marks it retryable (``lease_lost``/``trial_finished`` are answers, not accidents)."""
+    if isinstance(error, APIConnectionError):
+        return True
+    if not isinstance(error, APIStatusError):
+        return False
+    status = error.status_code
+    if status == 409:
+        return error.error_code in RETRYABLE_CONFLICT_CODES
+    return status in (408, 429) or status >= 500
+
+
+def _retry_delay(retries_done: int, retry_after: float | None, rand: float) -> float:
+    """Seconds to wait before the next attempt: the server's ``Retry-After`` when it gave a
+    sane one, else exponential from 0.5 s, capped at 8 s, minus up to 25 % jitter."""
+    if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER_S:
+        return retry_after
+    delay = min(INITIAL_RETRY_DELAY_S * 2**retries_done, MAX_RETRY_DELAY_S)
+    return delay * (1 - 0.25 * rand)
+
+
+def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` in seconds or as an HTTP date; ``retry-after-ms`` too."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return float(lowered["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """An API call is never redirected (a redirected POST would turn into a GET)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _opener_for(url: str) -> urllib.request.OpenerDirector:
+    """Proxies from the environment, except for loopback (the local server)."""
+    host = urlsplit(url).hostname or ""
+    proxies = {} if _is_loopback(host) else urllib.request.getproxies()
+    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), _NoRedirects())
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Transport:
+    """Sends one API call, retrying it as the policy says.
+
+    Every non-GET call carries one ``Idempotency-Key`` (uuid4), reused across its retries.
+    """
+
     def __init__(
         self,
         url: str,
-        token: str | None,
+        auth: Auth | None = None,
         *,
-        timeout: float,
-        max_retries: int,
-        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        user_agent: str = "scanfleet-python",
     ) -> None:
         self.url = url.rstrip("/")
-        self.token = token
+        self.auth = auth or TokenAuth(None)
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.sleep = sleep
+        self.retry = retry or RetryPolicy()
+        self.user_agent = user_agent
+        self._opener = _opener_for(self.url)
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token, when token auth is used."""
+        return self.auth.token if isinstance(self.auth, TokenAuth) else None
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        return self.retry.sleep
+
+    @sleep.setter
+    def sleep(self, value: Callable[[float], None]) -> None:
+        self.retry.sleep = value
+
+    @property
+    def max_retries(self) -> int:
+        return self.retry.max_retries
 
     def request(
         self,
@@ -47,74 +167,82 @@ class Transport:
         path: str,
         body: Any = None,
         *,
-        query: dict[str, Any] | None = None,
-    ) -> tuple[int, Any]:
-        """Send, retrying on 408/429/5xx and connection errors. Every non-GET call has one
-        Idempotency-Key, reused across its retries. Returns (status, parsed JSON or None)."""
+        query: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        """One API call. Returns the answer of the first attempt that got a success.
+
+        Raises:
+            APIStatusError: (a subclass per status) the API answered with an error status
+                that is not retried, or retries ran out.
+            APIConnectionError, APITimeoutError: no answer, after the retries.
+        """
         url = self.url + path
-        if query:
-            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        headers = {"Accept": "application/json"}
+        wanted = {k: str(v) for k, v in (query or {}).items() if v is not None}
+        if wanted:
+            url += "?" + urlencode(wanted, quote_via=quote)
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if method != "GET":
-            headers[HEADER_IDEMPOTENCY_KEY] = str(uuid.uuid4())
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
+            headers[HEADER_IDEMPOTENCY_KEY] = idempotency_key or str(uuid.uuid4())
+        retries_done = 0
+        while True:
             try:
                 return self._send(method, url, data, headers)
-            except APIStatusError as exc:
-                if last or exc.status_code not in RETRY_STATUSES:
+            except APIError as error:
+                error.attempts = retries_done + 1
+                if retries_done >= self.retry.max_retries or not _should_retry(error):
                     raise
-                self.sleep(_backoff(attempt, exc.retry_after))
-            except APIConnectionError:
-                if last:
-                    raise
-                self.sleep(_backoff(attempt, None))
-        raise AssertionError("unreachable")
+                retry_after = error.retry_after if isinstance(error, APIStatusError) else None
+                delay = _retry_delay(retries_done, retry_after, self.retry.random())
+                log.info("%s %s: %s; retrying in %.2fs", method, path, error, delay)
+                self.retry.sleep(delay)
+                retries_done += 1
 
-    def _send(
-        self, method: str, url: str, data: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, Any]:
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Response:
+        """One attempt, signed afresh."""
+        signed = self.auth.sign(method, url, headers, data)
+        request = urllib.request.Request(url, data=data, method=method, headers=signed)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
+            with self._opener.open(request, timeout=self.timeout) as answer:
+                raw = answer.read()
+                return Response(answer.status, _parse_success(raw), dict(answer.headers.items()))
         except urllib.error.HTTPError as err:
-            raw = err.read()
+            answer_headers = dict(err.headers.items()) if err.headers else {}
             try:
-                parsed = json.loads(raw) if raw else None
-            except ValueError:
-                parsed = raw.decode(errors="replace")
-            exc = make_status_error(err.code, parsed)
-            exc.retry_after = _retry_after(err.headers.get("Retry-After"))
-            raise exc from None
-        except TimeoutError as err:
-            raise APITimeoutError(f"{method} {url} timed out after {self.timeout}s") from err
+                raw = err.read()
+            except (OSError, http.client.HTTPException):
+                raw = b""
+            error = _make_status_error(err.code, _parse_error(raw), answer_headers)
+            error.retry_after = _parse_retry_after(answer_headers)
+            raise error from None
         except urllib.error.URLError as err:
-            if isinstance(err.reason, TimeoutError | socket.timeout):
-                raise APITimeoutError(f"{method} {url} timed out") from err
-            raise APIConnectionError(f"cannot reach {url}: {err.reason}") from err
-        except (ConnectionError, OSError) as err:
-            raise APIConnectionError(f"cannot reach {url}: {err}") from err
+            if isinstance(err.reason, TimeoutError):
+                raise APITimeoutError(f"{method} {url}: no answer in {self.timeout}s") from err
+            raise APIConnectionError(f"{method} {url}: cannot connect: {err.reason}") from err
+        except TimeoutError as err:
+            raise APITimeoutError(f"{method} {url}: no answer in {self.timeout}s") from err
+        except (OSError, http.client.HTTPException) as err:
+            raise APIConnectionError(f"{method} {url}: connection lost: {err!r}") from err
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
+def _parse_success(raw: bytes) -> Any:
+    if not raw:
         return None
     try:
-        return max(0.0, float(value))
+        return json.loads(raw)
     except ValueError:
+        message = f"the API answered with something that is not JSON: {raw[:200]!r}"
+        raise APIResponseError(message) from None
+
+
+def _parse_error(raw: bytes) -> Any:
+    if not raw:
         return None
-
-
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    """Capped exponential backoff with full jitter; the server's Retry-After wins."""
-    if retry_after is not None:
-        return min(retry_after, 60.0)
-    return random.uniform(0, min(MAX_BACKOFF_S, 0.5 * 2**attempt))
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scanfleet.errors import ScanfleetError
@@ -7,7 +8,10 @@ from scanfleet.errors import ScanfleetError
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    path: str  # dotted field path, e.g. "parameters.lr.min"
+    """One thing wrong with a config: where (a dotted field path such as
+    ``parameters.lr.min``; empty for the whole document) and what would be valid."""
+
+    path: str
     message: str
 
     def __str__(self) -> str:
@@ -15,7 +19,8 @@ class ConfigProblem:
 
 
 class ConfigError(ScanfleetError):
-    """A scan config is invalid. ``problems`` lists each one with its field path."""
+    """A scan config is invalid. ``problems`` lists every problem found, each with its
+    field path; the message lists them one per line."""
 
     code = "invalid_config"
     status = 400
@@ -28,3 +33,18 @@ class ConfigError(ScanfleetError):
             f"\n{lines}",
             details=[{"path": p.path, "message": p.message} for p in problems],
         )
+
+
+class FieldProblems(ValueError):
+    """Raised inside a validator to report problems at paths *relative to the model being
+    validated* (``"min"`` inside a parameter, ``"parameters.lr"`` at the top level).
+    ``load_config`` prefixes each path with where the validator ran; a plain pydantic
+    ``ValidationError`` shows them in its message."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    @classmethod
+    def at(cls, path: str, message: str) -> FieldProblems:
+        return cls([ConfigProblem(path, message)])

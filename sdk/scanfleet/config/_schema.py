@@ -1,14 +1,34 @@
 """The scan config: every key of the Picsellia scan document, plus our documented
-additions (see ``docs/config.md``)."""
+additions (see ``docs/config.md``, generated from the field descriptions below)."""
 
 from __future__ import annotations
 
+import re
+import shlex
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from scanfleet.config._parameters import GRID_KINDS, ParameterSpec, Scalar
+from scanfleet.config._errors import ConfigError, ConfigProblem, FieldProblems
+from scanfleet.config._parameters import (
+    GRID_KINDS,
+    ParameterSpec,
+    ScalarValue,
+    did_you_mean,
+    parameter_kind,
+)
 
 
 class _Section(BaseModel):
@@ -34,98 +54,224 @@ class Goal(StrEnum):
 
 
 class Execution(_Section):
+    """How trials run. `manual`, `agents` and `remote` are one mechanism: something claims
+    the next trial, runs it, and reports."""
+
     type: ExecutionType = Field(
         ExecutionType.AGENTS,
-        description="manual: you claim trials through the SDK; agents: `scanfleet worker` "
-        "processes claim them; remote: AWS Batch jobs run them",
+        description="`manual`: you claim trials through the SDK; `agents`: `scanfleet "
+        "worker` processes claim them; `remote`: AWS Batch jobs run them",
     )
-    max_worker: int = Field(1, ge=1, description="trials run at once (remote: Batch jobs)")
+    max_worker: int = Field(
+        1, ge=1, description="trials run at once (remote: Batch jobs), an integer >= 1"
+    )
     lease_seconds: float = Field(
-        60.0, gt=0, description="a worker silent this long loses its trial to the queue"
+        60.0,
+        gt=0,
+        description="**scanfleet**: a worker silent this long loses its trial, which goes "
+        "back to the queue",
     )
+
+
+_VERSION_PREFIXES = ("==", "!=", "<", ">", "~=", "===", ";", "@")
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?)\s*(.*?)\s*$")
 
 
 class Requirement(_Section):
-    package: str = Field(min_length=1)
-    version: str | None = None
+    """One package to install before the first trial."""
+
+    package: str = Field(min_length=1, description="the package name, e.g. `tensorflow`")
+    version: str | None = Field(
+        None,
+        description="an exact version (`2.3.1`) or a pip specifier (`>=2.1,<3`); none: the latest",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            match = _REQUIREMENT.match(data)
+            if match is None:
+                raise ValueError(
+                    f"must be a pip requirement such as 'torch' or 'torch==2.1' (got {data!r})"
+                )
+            package, rest = match.groups()
+            if rest.startswith("==") and not rest.startswith("===") and "," not in rest:
+                rest = rest[2:].strip()
+            return {"package": package, "version": rest or None}
+        if isinstance(data, dict) and isinstance(data.get("version"), int | float):
+            return {**data, "version": str(data["version"])}  # YAML's `version: 2.3`
+        return data
 
     def pip_spec(self) -> str:
-        return f"{self.package}=={self.version}" if self.version else self.package
+        """``tensorflow==2.3.1``, ``torch>=2.1``, or the bare package name."""
+        if not self.version:
+            return self.package
+        if self.version.startswith("@"):
+            return f"{self.package} {self.version}"
+        if self.version.startswith(_VERSION_PREFIXES):
+            return f"{self.package}{self.version}"
+        return f"{self.package}=={self.version}"
+
+
+def _requirements_form(data: Any) -> str:
+    return "path" if isinstance(data, str) else "list"
+
+
+Requirements = Annotated[
+    Annotated[list[Requirement], Tag("list")] | Annotated[str, Tag("path")],
+    Discriminator(_requirements_form),
+]
 
 
 class Metric(_Section):
-    name: str = Field(min_length=1, description="as the script reports it")
-    goal: Goal = Goal.MINIMIZE
+    """The metric to optimise. The script reports it under `name` (or prints it, with
+    `regex`)."""
+
+    name: str = Field(min_length=1, description="the metric's name, as the script reports it")
+    goal: Goal = Field(Goal.MINIMIZE, description="`minimize` or `maximize`")
     regex: str | None = Field(
         None,
-        description="read the metric from the script's stdout: the last match of this "
-        "regex's first group (or of 'name=value' when the regex has no group)",
+        description="**scanfleet**: read the metric from the script's output instead: the "
+        "number in the last match (its first group, or the whole match)",
     )
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"must be a valid regular expression ({exc})") from None
+        return value
 
 
 class Hyperband(_Section):
-    min_iter: int = Field(1, ge=1)
-    max_iter: int = Field(100, ge=1)
-    reduction_factor: int = Field(3, ge=2)
+    """Hyperband (Optuna's HyperbandPruner): brackets of successive halving."""
+
+    min_iter: int = Field(
+        1, ge=1, description="steps a trial always runs before it can be pruned (>= 1)"
+    )
+    max_iter: int = Field(
+        100, ge=1, description="steps of a trial that is never pruned (>= min_iter)"
+    )
+    reduction_factor: int = Field(
+        3, ge=2, description="about 1/reduction_factor of the trials go on at each rung (>= 2)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Hyperband:
         if self.min_iter > self.max_iter:
-            raise ValueError(
-                f"min_iter ({self.min_iter}) must not exceed max_iter ({self.max_iter})"
+            raise FieldProblems.at(
+                "min_iter",
+                f"must not exceed max_iter (got min_iter {self.min_iter}, "
+                f"max_iter {self.max_iter})",
             )
         return self
 
 
 class SuccessiveHalving(_Section):
-    min_iter: int = Field(1, ge=1)
-    reduction_factor: int = Field(4, ge=2)
+    """Asynchronous successive halving (Optuna's SuccessiveHalvingPruner)."""
+
+    min_iter: int = Field(
+        1, ge=1, description="steps a trial always runs before it can be pruned (>= 1)"
+    )
+    reduction_factor: int = Field(
+        4, ge=2, description="about 1/reduction_factor of the trials go on at each rung (>= 2)"
+    )
 
 
 class Median(_Section):
-    n_startup_trials: int = Field(5, ge=0)
-    n_warmup_steps: int = Field(0, ge=0)
-    interval_steps: int = Field(1, ge=1)
+    """Prune a trial whose best value so far is worse than the median of the other
+    trials at the same step (Optuna's MedianPruner)."""
+
+    n_startup_trials: int = Field(
+        5, ge=0, description="no pruning until this many trials have finished"
+    )
+    n_warmup_steps: int = Field(0, ge=0, description="no pruning of a trial before this step")
+    interval_steps: int = Field(1, ge=1, description="check every this many steps (>= 1)")
+
+
+_PRUNERS = ("hyperband", "successive_halving", "median")
 
 
 class EarlyStopping(_Section):
-    """Exactly one pruner."""
+    """Exactly one pruner. A pruner given alone with no settings (`hyperband:` or
+    `hyperband: {}`) uses its defaults."""
 
-    hyperband: Hyperband | None = None
-    successive_halving: SuccessiveHalving | None = None
-    median: Median | None = None
+    hyperband: Hyperband | None = Field(None, description="Picsellia's pruner")
+    successive_halving: SuccessiveHalving | None = Field(
+        None, description="**scanfleet**: successive halving"
+    )
+    median: Median | None = Field(None, description="**scanfleet**: the median rule")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_for_empty(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [k for k in _PRUNERS if k in data]
+            if len(given) == 1 and data[given[0]] is None:  # YAML's `hyperband:` alone
+                return {**data, given[0]: {}}
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> EarlyStopping:
-        chosen = [k for k in ("hyperband", "successive_halving", "median") if getattr(self, k)]
+        chosen = [k for k in _PRUNERS if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError(
+            raise FieldProblems.at(
+                "",
                 "choose exactly one of hyperband, successive_halving, median"
-                + (f" (got {', '.join(chosen)})" if chosen else "")
+                + (f" (got {' and '.join(chosen)})" if chosen else ""),
             )
         return self
 
 
 class OptunaOptions(_Section):
-    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
-    seed: int | None = None
-    n_startup_trials: int = Field(10, ge=0)
-    constant_liar: bool = Field(True, description="treat running trials as bad (TPE)")
+    """Sampler settings for the `optuna` and `random` strategies."""
+
+    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = Field(
+        "tpe", description="the Optuna sampler"
+    )
+    seed: int | None = Field(None, description="seed of the sampler, for repeatable scans")
+    n_startup_trials: int = Field(
+        10, ge=0, description="trials sampled at random before the model takes over (tpe, gp)"
+    )
+    constant_liar: bool = Field(
+        True,
+        description="tpe: running trials count as bad ones, so parallel workers spread out",
+    )
     multivariate: bool = Field(
-        True, description="TPE models the parameters jointly (better on correlated spaces)"
+        True, description="tpe: model the parameters jointly (better on correlated spaces)"
     )
 
 
 class Condition(_Section):
-    """hypnettorch grid exception: when every key in ``when`` takes one of its listed
-    values, the keys in ``set`` take the listed values instead."""
+    """A grid exception (hypnettorch): when every key of `when` holds one of its listed
+    values, the keys of `set` take the listed values instead (several values expand the
+    cell into several trials). A single value may stand for a list of one."""
 
-    when: dict[str, list[Scalar]] = Field(min_length=1)
-    set: dict[str, list[Scalar]] = Field(min_length=1)
+    when: dict[str, list[ScalarValue]] = Field(
+        min_length=1, description="parameter name: the values that trigger the condition"
+    )
+    set: dict[str, list[ScalarValue]] = Field(
+        min_length=1, description="parameter name: the values it takes instead"
+    )
+
+    @field_validator("when", "set", mode="before")
+    @classmethod
+    def _one_value_is_a_list(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        return value
 
 
 class Completion(_Section):
-    target: float | None = Field(None, description="stop once the best value reaches this")
+    """When a scan stops before `max_run` trials (it always stops at `max_run`)."""
+
+    target: float | None = Field(
+        None, description="stop once the best value reaches this (by the metric's goal)"
+    )
     patience: int | None = Field(
         None, ge=1, description="stop after this many finished trials without improvement"
     )
@@ -135,10 +281,15 @@ class Completion(_Section):
 
 
 class Resources(_Section):
-    gpus: int = Field(1, ge=0)
+    """What one trial needs from the machine that runs it."""
+
+    gpus: int = Field(1, ge=0, description="GPUs per trial (0: CPU only)")
 
 
 class Retries(_Section):
+    """Two separate budgets per trial, so Spot reclaims never use up the retries meant
+    for a crashing script."""
+
     max_errors: int = Field(
         2, ge=0, description="script failures re-run before the trial is FAILED"
     )
@@ -147,32 +298,52 @@ class Retries(_Section):
     )
 
 
+_EMPTY_MEANS_NONE = ("image", "script", "command", "requirements", "base_model", "dataset")
+
+
 class ScanConfig(_Section):
+    """A scan: what to run, the search space, how to search it, and when to stop."""
+
     execution: Execution = Field(
         default_factory=Execution, description="how trials run: manual, agents or remote"
     )
-    image: str | None = Field(None, description="container image of a trial (remote)")
-    script: str | None = Field(None, description="the training script, run as python <script>")
+    image: str | None = Field(
+        None, description="container image that runs a trial (remote); '' means none"
+    )
+    script: str | None = Field(
+        None,
+        description="the training script, run as `python <script>`; '' means none",
+    )
     command: list[str] | None = Field(
         None,
-        description="argv of one trial; params are appended as --name=value flags",
+        min_length=1,
+        description="the argv of a trial, a list or a shell-like string; "
+        "replaces `python <script>`",
     )
-    requirements: list[Requirement] | str | None = Field(
+    requirements: Requirements | None = Field(
         None,
-        description="packages installed before the first trial: a list of {package, "
-        "version} or of 'pkg==ver' strings, or a path to a requirements file",
+        description="packages to install: a list of {package, version} or of 'pkg==ver' "
+        "strings, one {package, version}, or a path to a requirements file",
+        json_schema_extra={"doc_type": "list \\| mapping \\| path"},
     )
     strategy: Strategy = Field(description="how the next parameters are chosen")
-    max_run: int = Field(100, ge=1, description="the most trials this scan creates")
+    max_run: int = Field(100, ge=1, description="the most trials this scan runs, an integer >= 1")
     early_stopping: EarlyStopping | None = Field(
-        None, description="pruning of poor learning curves (one pruner)"
+        None, description="pruning of poor learning curves: one pruner"
     )
-    metric: Metric = Field(description="the metric to optimise and its goal")
+    metric: Metric = Field(description="the metric to optimise and its goal: {name, goal}")
     parameters: dict[str, ParameterSpec] = Field(
-        min_length=1, description="the search space, by parameter name"
+        min_length=1,
+        description="the search space: parameter name: {value}, {values} or {distribution, "
+        "min, max, ...}",
+        json_schema_extra={"doc_type": "mapping of parameters"},
     )
-    base_model: str | None = Field(None, description="a model every trial starts from")
-    dataset: str | None = Field(None, description="a dataset every trial uses")
+    base_model: str | None = Field(
+        None, description="a model every trial starts from (`<user>/<model>`)"
+    )
+    dataset: str | None = Field(
+        None, description="a dataset every trial uses (`<dataset>/<version>`)"
+    )
     optuna: OptunaOptions = Field(
         default_factory=OptunaOptions, description="sampler settings (optuna and random)"
     )
@@ -180,94 +351,229 @@ class ScanConfig(_Section):
         default_factory=list, description="grid exceptions, applied in order (hypnettorch)"
     )
     tags: dict[str, str] = Field(
-        default_factory=dict, description="labels to filter scans by (key: value)"
+        default_factory=dict, description="labels to find scans by (key: value)"
     )
     completion: Completion = Field(
         default_factory=Completion, description="when to stop before max_run"
     )
     resources: Resources = Field(default_factory=Resources, description="what one trial needs")
     retries: Retries = Field(
-        default_factory=Retries, description="budgets for script errors and preemptions"
+        default_factory=Retries, description="budgets for script errors and for preemptions"
     )
 
-    @model_validator(mode="before")
+    # The folder of the file this config was loaded from (relative requirements paths).
+    _source_dir: Path | None = PrivateAttr(None)
+
+    @field_validator(*_EMPTY_MEANS_NONE, mode="before")
     @classmethod
-    def _normalise(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if data.get("script") == "":
-            data["script"] = None  # Picsellia's example has script: ''
-        if isinstance(data.get("command"), str):
-            import shlex
+    def _empty_means_none(cls, value: Any) -> Any:
+        return None if value == "" or value == [] else value
 
-            data["command"] = shlex.split(data["command"])
-        reqs = data.get("requirements")
-        if isinstance(reqs, dict):
-            data["requirements"] = [reqs]
-        elif isinstance(reqs, list):
-            data["requirements"] = [
-                {"package": r.split("==")[0], "version": r.split("==")[1] if "==" in r else None}
-                if isinstance(r, str)
-                else r
-                for r in reqs
-            ]
-        tags = data.get("tags")
-        if isinstance(tags, dict):
-            data["tags"] = {str(k): str(v) for k, v in tags.items()}
-        return data
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"must be a shell-like command line ({exc})") from None
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int | float) else v for v in value]
+        return value
+
+    @field_validator("requirements", mode="before")
+    @classmethod
+    def _requirements_forms(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return [value]
+        if value is None or isinstance(value, str | list):
+            return value
+        raise ValueError(
+            "must be a list of {package, version} or of 'pkg==ver' strings, one "
+            f"{{package, version}}, or the path of a requirements file (got {value!r})"
+        )
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            scalar = int | float | bool
+            return {
+                (str(k) if isinstance(k, scalar) else k): (str(v) if isinstance(v, scalar) else v)
+                for k, v in value.items()
+            }
+        return value
 
     @model_validator(mode="after")
-    def _grid_needs_values(self) -> ScanConfig:
-        if self.strategy is Strategy.GRID:
-            bad = [n for n, p in self.parameters.items() if not isinstance(p, GRID_KINDS)]
-            if bad:
-                raise ValueError(
-                    f"@parameters.{bad[0]}: a grid scan takes only 'value' or 'values'"
-                    f" parameters; a distribution needs strategy optuna or random"
-                    + (f" (also: {', '.join(bad[1:])})" if bad[1:] else "")
-                )
+    def _consistent(self) -> ScanConfig:
+        problems = consistency_problems(self.model_dump(mode="json"))
+        if problems:
+            raise FieldProblems(problems)
         return self
 
-    @model_validator(mode="after")
-    def _remote_needs_something_to_run(self) -> ScanConfig:
-        if self.execution.type is ExecutionType.REMOTE and not (
-            self.image or self.script or self.command
-        ):
-            raise ValueError(
-                "@execution.type: remote execution needs 'image', 'script' or 'command'"
-            )
-        return self
+    def requirement_specs(self, base_dir: str | Path | None = None) -> list[str]:
+        """The requirements as pip specs (``["tensorflow==2.3.1"]``).
+
+        When ``requirements`` is a path, the file is read (comments, blank lines and pip
+        options dropped; ``-r other.txt`` followed). A relative path is taken from
+        ``base_dir``, else from the folder of the config file it was loaded from, else
+        from the current folder.
+
+        Raises:
+            ConfigError: the requirements file cannot be read (path ``requirements``).
+        """
+        if self.requirements is None:
+            return []
+        if isinstance(self.requirements, list):
+            return [r.pip_spec() for r in self.requirements]
+        base = Path(base_dir) if base_dir is not None else self._source_dir or Path.cwd()
+        return _read_requirements(base / Path(self.requirements).expanduser(), set())
 
     def summary(self) -> str:
-        """A few lines for people: what this scan will do."""
+        """A few lines for people: what this scan will do (``scanfleet validate``)."""
+        strategy = self.strategy.value
+        if self.strategy in (Strategy.OPTUNA, Strategy.RANDOM):
+            settings = (
+                [f"{self.optuna.sampler} sampler"] if self.strategy is Strategy.OPTUNA else []
+            )
+            if self.optuna.seed is not None:
+                settings.append(f"seed {self.optuna.seed}")
+            strategy += f" ({', '.join(settings)})" if settings else ""
         lines = [
-            f"strategy: {self.strategy.value}"
-            + (f" ({self.optuna.sampler})" if self.strategy is Strategy.OPTUNA else ""),
-            f"metric: {self.metric.name} ({self.metric.goal.value})",
+            f"strategy: {strategy}",
+            f"metric: {self.metric.name} ({self.metric.goal.value})"
+            + (f", read from output by /{self.metric.regex}/" if self.metric.regex else ""),
             f"max_run: {self.max_run}",
-            f"execution: {self.execution.type.value}, max_worker {self.execution.max_worker}",
+            f"execution: {self._describe_execution()}",
             "parameters:",
         ]
+        width = max(len(name) for name in self.parameters)
         for name, spec in self.parameters.items():
-            lines.append(f"  {name}: {_describe(spec)}")
+            lines.append(f"  {name + ':':<{width + 1}} {spec.describe()}")
         if self.early_stopping is not None:
-            chosen = self.early_stopping.model_dump(exclude_none=True)
-            lines.append(f"early stopping: {chosen}")
+            lines.append(f"early stopping: {_describe_pruner(self.early_stopping)}")
         if self.conditions:
             lines.append(f"conditions: {len(self.conditions)}")
+        stops = self.completion.model_dump(exclude_none=True)
+        if stops:
+            lines.append("stop early: " + ", ".join(f"{k} {v}" for k, v in stops.items()))
+        if self.tags:
+            lines.append("tags: " + ", ".join(f"{k}={v}" for k, v in self.tags.items()))
         return "\n".join(lines)
 
+    def _describe_execution(self) -> str:
+        text = self.execution.type.value
+        if self.execution.type is not ExecutionType.MANUAL:
+            text += f", {self.execution.max_worker} at once"
+        runs = []
+        if self.image:
+            runs.append(f"image {self.image}")
+        if self.command:
+            runs.append(f"command {shlex.join(self.command)}")
+        elif self.script:
+            runs.append(f"script {self.script}")
+        return text + (f"; runs {', '.join(runs)}" if runs else "")
 
-def _describe(spec: Any) -> str:
-    kind = spec.distribution
-    if kind == "constant":
-        return f"constant {spec.value!r}"
-    if kind == "categorical":
-        return f"one of {spec.values!r}"
-    extra = ""
-    if kind == "int_uniform":
-        extra = f" step {spec.step}"
-    elif kind == "discrete_uniform":
-        extra = f" q {spec.q}"
-    return f"{kind} [{spec.min:g}, {spec.max:g}]{extra}"
+
+def _describe_pruner(early_stopping: EarlyStopping) -> str:
+    for name in _PRUNERS:
+        pruner = getattr(early_stopping, name)
+        if pruner is not None:
+            settings = ", ".join(f"{k} {v}" for k, v in pruner.model_dump().items())
+            return f"{name} ({settings})"
+    return "none"
+
+
+def _read_requirements(path: Path, seen: set[Path]) -> list[str]:
+    path = path.resolve()
+    if path in seen:
+        return []
+    seen.add(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
+        raise ConfigError(
+            [ConfigProblem("requirements", f"cannot read the requirements file {path}: {reason}")]
+        ) from None
+    specs: list[str] = []
+    for raw in text.replace("\\\n", "").splitlines():
+        line = " ".join(re.sub(r"(^|\s)#.*$", "", raw).split())
+        if not line:
+            continue
+        include = re.match(r"^(?:-r|--requirement)[\s=]+(\S+)$", line)
+        if include:
+            specs.extend(_read_requirements(path.parent / include.group(1), seen))
+        elif not line.startswith("-"):
+            specs.append(line)
+    return specs
+
+
+def consistency_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Problems between fields, found on a config's dict form (raw input or a dump).
+
+    It tolerates any input: what it cannot make sense of, the field checks report. So
+    ``load_config`` also runs it on a config whose fields failed, to list every problem
+    at once.
+    """
+    problems: list[ConfigProblem] = []
+    strategy = data.get("strategy")
+    parameters = data.get("parameters")
+    parameters = parameters if isinstance(parameters, dict) else {}
+    if strategy == Strategy.GRID.value:
+        grid_kinds = {cls.model_fields["distribution"].default for cls in GRID_KINDS}
+        for name, spec in parameters.items():
+            kind = parameter_kind(spec)
+            if kind is not None and kind not in grid_kinds:
+                problems.append(
+                    ConfigProblem(
+                        f"parameters.{name}",
+                        f"a grid scan takes only 'value' or 'values' parameters (got "
+                        f"distribution {kind!r}): list the values to try, or use strategy "
+                        "optuna or random",
+                    )
+                )
+    execution = data.get("execution")
+    if (
+        isinstance(execution, dict)
+        and execution.get("type") == ExecutionType.REMOTE.value
+        and not any(data.get(key) for key in ("image", "script", "command"))
+    ):
+        problems.append(
+            ConfigProblem(
+                "execution.type",
+                "remote execution needs something to run: set 'image', 'script' or 'command'",
+            )
+        )
+    problems.extend(_condition_problems(data.get("conditions"), strategy, parameters))
+    return problems
+
+
+def _condition_problems(
+    conditions: Any, strategy: Any, parameters: dict[str, Any]
+) -> list[ConfigProblem]:
+    if not isinstance(conditions, list) or not conditions:
+        return []
+    if isinstance(strategy, str) and strategy in set(Strategy) - {Strategy.GRID}:
+        return [
+            ConfigProblem("conditions", f"conditions apply to grid scans only (got {strategy!r})")
+        ]
+    problems = []
+    for i, condition in enumerate(conditions):
+        if not isinstance(condition, dict):
+            continue
+        for part in ("when", "set"):
+            keys = condition.get(part)
+            for key in keys if isinstance(keys, dict) else ():
+                if parameters and key not in parameters:
+                    problems.append(
+                        ConfigProblem(
+                            f"conditions.{i}.{part}.{key}",
+                            f"{key!r} is not a parameter"
+                            + (
+                                did_you_mean(key, list(parameters))
+                                or f"; parameters: {', '.join(parameters)}"
+                            ),
+                        )
+                    )
+    return problems

@@ -16,9 +16,13 @@ write.
   from. The cancellation reasons say which of DUPLICATE, CURSOR_MOVED, LIMIT_REACHED it
   was, or that another insert took the number first (then it numbers again).
 
-Only this module turns DynamoDB's condition failures into the contract's errors. Indexes
-are eventually consistent: claims and lease checks re-check the trial item itself, so a
-stale index entry costs a retry, never a double claim.
+Only this module turns DynamoDB's condition failures into the contract's errors.
+
+Indexes are eventually consistent. Claims and lease checks re-read the trial item itself
+(the queue and lease indexes hold keys only), so a stale index entry costs a retry, never
+a double claim or a wrongly reclaimed lease. The listings that stream from an index
+(``iter_trials``, ``list_scans``) may lag a write by a moment; ``get_scan``,
+``get_trial``, ``counts`` and ``intermediate_values`` are strongly consistent.
 
 Numbers come back from the low-level client as text and are turned into ``int``/``float``
 here (never ``Decimal``); floats are written with ``repr`` so they read back exactly.
@@ -56,7 +60,7 @@ from scanfleet.store._dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLa
 
 _MAX_RACES = 1000  # lost compare-and-sets in a row before giving up
 _CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
-_CLAIM_PAGE = 25  # candidates per page: racing workers spread over them
+_CLAIM_PAGE = 10  # candidates per page: racing workers spread over them
 _CONDITION_FAILED = "ConditionalCheckFailed"
 _CONFLICT = "TransactionConflict"
 
@@ -353,13 +357,14 @@ class DynamoDBTrialStore(TrialStore):
     def claim_queued(
         self, scan_id: str, worker_id: str, *, lease_seconds: float, now: float
     ) -> TrialRecord | None:
-        """The queue index lists QUEUED trials by number. The oldest is claimed by a
-        compare-and-set on the trial item. When another worker took it meanwhile, the
-        others race for it too: the next candidate is then drawn at random from the
-        rest of the page, so racing workers spread out instead of colliding on every
-        trial. A page whose every candidate was taken is read again."""
+        """The queue index (keys only) lists QUEUED trials by number; the oldest is read
+        and claimed by a compare-and-set on the trial item. When another worker took it
+        meanwhile, the others are racing for it too: the index is read again and a
+        candidate drawn at random from it, so racing workers spread out instead of
+        colliding on every trial (a claim under contention takes two or three attempts,
+        not one per racer)."""
         index = self.layout.queue
-        for _ in range(_CLAIM_ROUNDS):
+        for attempt in range(_CLAIM_ROUNDS):
             page = self.client.query(
                 TableName=self.table,
                 IndexName=index.name,
@@ -370,17 +375,16 @@ class DynamoDBTrialStore(TrialStore):
             )["Items"]
             if not page:
                 return None
-            candidates = list(page)
-            while candidates:
-                item = candidates.pop(0)
+            item = page[0] if attempt == 0 else random.choice(page)
+            try:
                 got = self._change_trial(
-                    _trial_id_of(item),
+                    self._trial_id_of(item),
                     lambda t: _rules.claimed(t, worker_id, lease_seconds, now),
-                    current=self._decode_trial(item),
                 )
-                if got is not None:
-                    return got
-                random.shuffle(candidates)
+            except TrialNotFoundError:  # not possible today: trials are never deleted
+                continue
+            if got is not None:
+                return got
         return None
 
     def claim_trial(
@@ -503,7 +507,7 @@ class DynamoDBTrialStore(TrialStore):
             ExpressionAttributeValues={":s": _s(scan_id), ":now": _n(now)},
         ):
             try:
-                trial = self.get_trial(_trial_id_of(item))
+                trial = self.get_trial(self._trial_id_of(item))
             except TrialNotFoundError:
                 continue
             if (
@@ -740,13 +744,12 @@ class DynamoDBTrialStore(TrialStore):
             item[layout.lease.sort_key] = _n(trial.lease_expires_at)
         return item
 
+    def _trial_id_of(self, item: dict[str, Any]) -> str:
+        return str(item[self.layout.sort_key]["S"]).removeprefix(TRIAL_PREFIX)
+
     @staticmethod
     def _decode_trial(item: dict[str, Any]) -> tuple[TrialRecord, int]:
         return load(TrialRecord, item[Attr.RECORD]["S"]), int(item[Attr.VERSION]["N"])
-
-
-def _trial_id_of(item: dict[str, Any]) -> str:
-    return str(item[LAYOUT.sort_key]["S"]).removeprefix(TRIAL_PREFIX)
 
 
 def _s(value: str) -> dict[str, str]:

@@ -33,12 +33,15 @@ from scanfleet.records import TrialState
 
 @dataclass(frozen=True)
 class Index:
-    """One global secondary index (projection: all attributes)."""
+    """One global secondary index. ``KEYS_ONLY`` where the store reads the item itself
+    after the index (a consistent read it needs anyway): every write of a trial in the
+    index is then not copied whole into it."""
 
     name: str
     partition_key: str
     sort_key: str
     sort_key_type: Literal["S", "N"]
+    projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
     partition_key_type: Literal["S", "N"] = "S"
 
 
@@ -46,8 +49,12 @@ class Index:
 class TableLayout:
     partition_key: str = "pk"
     sort_key: str = "sk"
-    queue: Index = field(default_factory=lambda: Index("queue", "q_pk", "q_sk", "N"))
-    lease: Index = field(default_factory=lambda: Index("lease", "l_pk", "l_sk", "N"))
+    queue: Index = field(
+        default_factory=lambda: Index("queue", "q_pk", "q_sk", "N", projection="KEYS_ONLY")
+    )
+    lease: Index = field(
+        default_factory=lambda: Index("lease", "l_pk", "l_sk", "N", projection="KEYS_ONLY")
+    )
     number: Index = field(default_factory=lambda: Index("number", "n_pk", "n_sk", "N"))
     owner: Index = field(default_factory=lambda: Index("owner", "o_pk", "o_sk", "S"))
 
@@ -99,7 +106,7 @@ class TableLayout:
                     {"AttributeName": index.partition_key, "KeyType": "HASH"},
                     {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": index.projection},
             }
             for index in self.indexes
         ]

@@ -13,7 +13,6 @@ Intermediate values are rows of their own, keyed by (trial, metric, step).
 
 from __future__ import annotations
 
-import math
 import os
 import sqlite3
 import threading
@@ -39,7 +38,7 @@ from scanfleet.store._base import (
     TrialNotFoundError,
     TrialStore,
 )
-from scanfleet.store._codec import dump, load
+from scanfleet.store._codec import dump, float_text, load
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -67,7 +66,7 @@ CREATE TABLE IF NOT EXISTS curves (
     trial_id TEXT NOT NULL,
     metric TEXT NOT NULL,
     step INTEGER NOT NULL,
-    value REAL,  -- NULL stands for NaN (SQLite stores NaN as NULL)
+    value TEXT NOT NULL,  -- repr(float): exact, NaN and -0.0 included
     scan_id TEXT NOT NULL,
     PRIMARY KEY (trial_id, metric, step)
 );
@@ -326,11 +325,10 @@ class SQLiteTrialStore(TrialStore):
         def record(conn: sqlite3.Connection) -> None:
             trial = _trial_in(conn, trial_id)
             changed = _rules.reported(trial, step)
-            value_or_null = None if math.isnan(value) else float(value)
             conn.execute(
                 "INSERT OR REPLACE INTO curves (trial_id, metric, step, value, scan_id)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (trial_id, metric, step, value_or_null, trial.scan_id),
+                (trial_id, metric, step, float_text(value), trial.scan_id),
             )
             if changed is not trial:
                 _put_trial(conn, changed)
@@ -345,7 +343,7 @@ class SQLiteTrialStore(TrialStore):
             (scan_id, metric),
         )
         for trial_id, step, value in rows:
-            out.setdefault(trial_id, {})[step] = math.nan if value is None else value
+            out.setdefault(trial_id, {})[step] = float(value)
         return out
 
     def set_prune_decision(self, trial_id: str, decision: PruneDecision) -> None:

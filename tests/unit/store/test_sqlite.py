@@ -62,7 +62,7 @@ def test_a_writer_blocked_past_its_busy_timeout_retries_until_the_lock_is_free(
     store = SQLiteTrialStore(tmp_path / "locked.db", busy_timeout_s=0.02)
     scan, _ = store.create_scan(a_scan())
     store.insert_trial(a_trial(scan, 0))
-    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
     released = threading.Timer(0.3, lambda: other.execute("COMMIT"))
     started = time.monotonic()
@@ -94,7 +94,9 @@ def test_four_processes_claim_each_queued_trial_exactly_once(tmp_path: Path) -> 
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_processes.claim_all, args=(str(path), scan.scan_id, f"p{i}", start, out))
+        ctx.Process(
+            target=_processes.claim_all, args=(str(path), scan.scan_id, f"p{i}", start, out)
+        )
         for i in range(4)
     ]
     for p in procs:
