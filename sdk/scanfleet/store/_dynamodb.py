@@ -38,9 +38,6 @@ from typing import Any
 
 from scanfleet.errors import ScanfleetError
 from scanfleet.records import (
-    Checkpoint,
-    PruneDecision,
-    RequeueReason,
     ScanRecord,
     ScanStatus,
     TrialRecord,
@@ -53,10 +50,10 @@ from scanfleet.store._base import (
     ScanExistsError,
     ScanNotFoundError,
     TrialNotFoundError,
-    TrialStore,
 )
 from scanfleet.store._codec import dump, float_text, load
 from scanfleet.store._dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLayout
+from scanfleet.store._transitions import TransitionStore
 
 _MAX_RACES = 1000  # lost compare-and-sets in a row before giving up
 _CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
@@ -86,7 +83,7 @@ class _Conflict(Exception):
     """Another transaction was writing the same item: back off and try again."""
 
 
-class DynamoDBTrialStore(TrialStore):
+class DynamoDBTrialStore(TransitionStore):
     """``DynamoDBTrialStore(table_name, client=boto3.client("dynamodb"))``.
 
     Args:
@@ -387,24 +384,6 @@ class DynamoDBTrialStore(TrialStore):
                 return got
         return None
 
-    def claim_trial(
-        self, trial_id: str, worker_id: str, *, lease_seconds: float, now: float
-    ) -> TrialRecord | None:
-        def claim(trial: TrialRecord) -> TrialRecord | None:
-            _rules.raise_if_finished(trial)
-            return _rules.claimed(trial, worker_id, lease_seconds, now)
-
-        return self._change_trial(trial_id, claim)
-
-    def heartbeat(
-        self, trial_id: str, worker_id: str, attempt: int, *, lease_seconds: float, now: float
-    ) -> TrialRecord:
-        return _must(
-            self._change_trial(
-                trial_id, lambda t: _rules.heartbeat(t, worker_id, attempt, lease_seconds, now)
-            )
-        )
-
     def record_intermediate(self, trial_id: str, metric: str, step: int, value: float) -> None:
         """The value is its own item, written in the same transaction as the trial's
         ``last_step`` (or a check of the trial's version), so a trial that finished
@@ -448,53 +427,6 @@ class DynamoDBTrialStore(TrialStore):
             steps[int(item[Attr.STEP]["N"])] = float(item[Attr.VALUE]["S"])
         return out
 
-    def set_prune_decision(self, trial_id: str, decision: PruneDecision) -> None:
-        self._change_trial(trial_id, lambda t: _rules.with_prune_decision(t, decision))
-
-    def record_checkpoint(self, trial_id: str, checkpoint: Checkpoint) -> TrialRecord:
-        return _must(self._change_trial(trial_id, lambda t: _rules.with_checkpoint(t, checkpoint)))
-
-    def finish_trial(
-        self,
-        trial_id: str,
-        state: TrialState,
-        *,
-        now: float,
-        values: dict[str, float] | None = None,
-        reason: str | None = None,
-        expected_attempt: int | None = None,
-    ) -> TrialRecord:
-        _rules.require_finished_state(state)
-        return _must(
-            self._change_trial(
-                trial_id,
-                lambda t: _rules.finished(
-                    t,
-                    state,
-                    now=now,
-                    values=values,
-                    reason=reason,
-                    expected_attempt=expected_attempt,
-                ),
-            )
-        )
-
-    def requeue_trial(
-        self,
-        trial_id: str,
-        reason: RequeueReason,
-        *,
-        now: float,
-        expected_attempt: int | None = None,
-        message: str | None = None,
-    ) -> TrialRecord | None:
-        return self._change_trial(
-            trial_id,
-            lambda t: _rules.requeued(
-                t, reason, now=now, expected_attempt=expected_attempt, message=message
-            ),
-        )
-
     def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:
         """Candidates from the lease index, each confirmed on the trial item itself (the
         index may still show a lease that a heartbeat has since extended)."""
@@ -530,9 +462,6 @@ class DynamoDBTrialStore(TrialStore):
         if item is None:
             raise _scan_not_found(scan_id)
         return {s: int(item.get(Attr.count(s), {"N": "0"})["N"]) for s in TrialState}
-
-    def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> TrialRecord:
-        return _must(self._change_trial(trial_id, lambda t: _rules.with_tags(t, tags)))
 
     # ---- compare-and-set on trial items ------------------------------------------------
 
@@ -759,11 +688,6 @@ def _s(value: str) -> dict[str, str]:
 def _n(value: float) -> dict[str, str]:
     """A DynamoDB number (ints as they are, floats by ``repr`` so they read back exactly)."""
     return {"N": str(value) if isinstance(value, int) else float_text(value)}
-
-
-def _must(trial: TrialRecord | None) -> TrialRecord:
-    assert trial is not None
-    return trial
 
 
 def _back_off() -> None:

@@ -22,9 +22,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scanfleet.records import (
-    Checkpoint,
-    PruneDecision,
-    RequeueReason,
     ScanRecord,
     ScanStatus,
     TrialRecord,
@@ -36,9 +33,9 @@ from scanfleet.store._base import (
     ScanExistsError,
     ScanNotFoundError,
     TrialNotFoundError,
-    TrialStore,
 )
 from scanfleet.store._codec import dump, float_text, load
+from scanfleet.store._transitions import TransitionStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -77,7 +74,7 @@ _T = TypeVar("_T")
 _LOCKED = ("database is locked", "database table is locked", "busy")
 
 
-class SQLiteTrialStore(TrialStore):
+class SQLiteTrialStore(TransitionStore):
     """The embedded default. ``path`` (and its folder) is created on first use.
 
     Args:
@@ -303,24 +300,6 @@ class SQLiteTrialStore(TrialStore):
 
         return self._atomic(claim)
 
-    def claim_trial(
-        self, trial_id: str, worker_id: str, *, lease_seconds: float, now: float
-    ) -> TrialRecord | None:
-        def claim(trial: TrialRecord) -> TrialRecord | None:
-            _rules.raise_if_finished(trial)
-            return _rules.claimed(trial, worker_id, lease_seconds, now)
-
-        return self._change_trial(trial_id, claim)
-
-    def heartbeat(
-        self, trial_id: str, worker_id: str, attempt: int, *, lease_seconds: float, now: float
-    ) -> TrialRecord:
-        return _must(
-            self._change_trial(
-                trial_id, lambda t: _rules.heartbeat(t, worker_id, attempt, lease_seconds, now)
-            )
-        )
-
     def record_intermediate(self, trial_id: str, metric: str, step: int, value: float) -> None:
         def record(conn: sqlite3.Connection) -> None:
             trial = _trial_in(conn, trial_id)
@@ -345,53 +324,6 @@ class SQLiteTrialStore(TrialStore):
         for trial_id, step, value in rows:
             out.setdefault(trial_id, {})[step] = float(value)
         return out
-
-    def set_prune_decision(self, trial_id: str, decision: PruneDecision) -> None:
-        self._change_trial(trial_id, lambda t: _rules.with_prune_decision(t, decision))
-
-    def record_checkpoint(self, trial_id: str, checkpoint: Checkpoint) -> TrialRecord:
-        return _must(self._change_trial(trial_id, lambda t: _rules.with_checkpoint(t, checkpoint)))
-
-    def finish_trial(
-        self,
-        trial_id: str,
-        state: TrialState,
-        *,
-        now: float,
-        values: dict[str, float] | None = None,
-        reason: str | None = None,
-        expected_attempt: int | None = None,
-    ) -> TrialRecord:
-        _rules.require_finished_state(state)
-        return _must(
-            self._change_trial(
-                trial_id,
-                lambda t: _rules.finished(
-                    t,
-                    state,
-                    now=now,
-                    values=values,
-                    reason=reason,
-                    expected_attempt=expected_attempt,
-                ),
-            )
-        )
-
-    def requeue_trial(
-        self,
-        trial_id: str,
-        reason: RequeueReason,
-        *,
-        now: float,
-        expected_attempt: int | None = None,
-        message: str | None = None,
-    ) -> TrialRecord | None:
-        return self._change_trial(
-            trial_id,
-            lambda t: _rules.requeued(
-                t, reason, now=now, expected_attempt=expected_attempt, message=message
-            ),
-        )
 
     def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:
         rows = self._read(
@@ -422,9 +354,6 @@ class SQLiteTrialStore(TrialStore):
                 conn.execute("COMMIT")
 
         return _retry_locked(snapshot)
-
-    def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> TrialRecord:
-        return _must(self._change_trial(trial_id, lambda t: _rules.with_tags(t, tags)))
 
     # ---- read, change, write -----------------------------------------------------------
 
@@ -495,11 +424,6 @@ def _put_trial(conn: sqlite3.Connection, trial: TrialRecord) -> None:
         " record = ? WHERE trial_id = ?",
         _trial_row(trial),
     )
-
-
-def _must(trial: TrialRecord | None) -> TrialRecord:
-    assert trial is not None
-    return trial
 
 
 def _scan_not_found(scan_id: str) -> ScanNotFoundError:
