@@ -1,224 +1,399 @@
-"""The HTTP API through the real local server: every route, good and bad input."""
+"""The HTTP API through the real local server on loopback, with urllib: every route, good
+and bad input, tokens and owners."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
-from scanfleet.local.server import LocalServer
+from scanfleet.local.auth import TokenStore
+from scanfleet.local.server import MAX_BODY_BYTES, LocalServer, open_local_service
 
-GRID = {
-    "strategy": "grid",
-    "metric": {"name": "loss", "goal": "minimize"},
-    "parameters": {"a": {"values": [1, 2]}, "b": {"value": "x"}},
-}
+from tests.unit.api.routes import (
+    BAD_QUERIES,
+    GRID,
+    ROUTES,
+    UNKNOWN_SCAN_IDS,
+    UNKNOWN_TRIAL_IDS,
+    WITH_BODY,
+    WITH_IDS,
+    BadBody,
+    Route,
+    bad_bodies,
+)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def code(self) -> str:
+        return str(self.body["error"]["code"])
 
 
 def call(
-    server: LocalServer,
+    url: str,
     method: str,
     path: str,
     body: Any = None,
     *,
-    token: str | None = "default",
+    token: str | None,
     raw: bytes | None = None,
     headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    if token == "default":
-        token = server.tokens.default_token
+) -> Answer:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     if token:
         all_headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(server.url + path, data=data, method=method, headers=all_headers)
+    request = urllib.request.Request(url + path, data=data, method=method, headers=all_headers)
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(request, timeout=30) as resp:
             text = resp.read()
-            return resp.status, json.loads(text) if text else None
+            status, answer_headers = resp.status, dict(resp.headers.items())
     except urllib.error.HTTPError as err:
-        text = err.read()
-        return err.code, json.loads(text) if text else None
+        text, status, answer_headers = err.read(), err.code, dict(err.headers.items())
+    return Answer(status, json.loads(text) if text else None, answer_headers)
+
+
+class Caller:
+    """One token's view of the server."""
+
+    def __init__(self, server: LocalServer, token: str | None) -> None:
+        self.server = server
+        self.token = token
+
+    def __call__(self, method: str, path: str, body: Any = None, **kw: Any) -> Answer:
+        return call(self.server.url, method, path, body, token=self.token, **kw)
+
+    def create_scan(self, config: dict[str, Any] | None = None, name: str = "g") -> str:
+        answer = self("POST", "/scans", {"name": name, "config": config or GRID})
+        assert answer.status == 201, answer.body
+        return str(answer.body["scan"]["scan_id"])
+
+    def claim(self, scan_id: str, worker: str = "w1") -> Any:
+        answer = self("POST", f"/scans/{scan_id}/trials/claim", {"worker_id": worker})
+        assert answer.status == 200, answer.body
+        return answer.body
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One real server for the module; each test calls it with its own token (owner)."""
+    state = tmp_path_factory.mktemp("state")
+    with LocalServer(open_local_service(state), TokenStore(state)) as running:
+        yield running
 
 
 @pytest.fixture
-def scan_id(local_api: LocalServer) -> str:
-    status, body = call(local_api, "POST", "/scans", {"name": "g", "config": GRID})
-    assert status == 201
-    return str(body["scan"]["scan_id"])
+def api(server: LocalServer) -> Caller:
+    return Caller(server, server.tokens.create_token())
 
 
-def test_a_grid_scan_runs_to_completion_through_claim_and_complete(
-    local_api: LocalServer, scan_id: str
-) -> None:
-    seen = []
-    while True:
-        status, trial = call(local_api, "POST", f"/scans/{scan_id}/trials/claim",
-                             {"worker_id": "w1"})  # fmt: skip
-        if status == 410:
-            assert trial["error"]["code"] == "scan_finished"
-            break
-        assert status == 200
-        seen.append(trial["params"]["a"])
-        status, hb = call(local_api, "POST", f"/trials/{trial['trial_id']}/heartbeat",
-                          {"worker_id": "w1", "attempt": 1})  # fmt: skip
-        assert status == 200 and hb["state"] == "RUNNING"
-        status, decision = call(local_api, "POST", f"/trials/{trial['trial_id']}/reports",
-                                {"metric": "loss", "step": 1, "value": 0.5})  # fmt: skip
-        assert status == 200 and decision["prune"] is False
-        status, ck = call(local_api, "POST", f"/trials/{trial['trial_id']}/checkpoints",
-                          {"step": 1, "uri": "file:///tmp/c"})  # fmt: skip
-        assert status == 200 and ck["checkpoint"]["step"] == 1
-        status, done = call(local_api, "POST", f"/trials/{trial['trial_id']}/complete",
-                            {"value": trial["params"]["a"] / 10, "attempt": 1})  # fmt: skip
-        assert status == 200 and done["state"] == "COMPLETED"
-    assert sorted(seen) == [1, 2]
-    status, summary = call(local_api, "GET", f"/scans/{scan_id}")
-    assert status == 200 and summary["scan"]["status"] == "COMPLETED"
+@pytest.fixture
+def ids(api: Caller) -> dict[str, str]:
+    scan_id = api.create_scan()
+    return {"scan": scan_id, "trial": api.claim(scan_id)["trial_id"]}
+
+
+def assert_error(answer: Answer, status: int, code: str) -> dict[str, Any]:
+    assert answer.status == status, answer.body
+    assert answer.headers["Content-Type"] == "application/json"
+    error = answer.body["error"]
+    assert error["code"] == code and error["message"]
+    return dict(error)
+
+
+# ---- happy paths -----------------------------------------------------------------------------
+
+
+def test_a_grid_scan_runs_to_completion_through_claim_200_204_410(api: Caller) -> None:
+    scan_id = api.create_scan()
+    trials = [api.claim(scan_id, "w1"), api.claim(scan_id, "w2")]
+    busy = api("POST", f"/scans/{scan_id}/trials/claim", {"worker_id": "w3"})
+    assert (busy.status, busy.body) == (204, None)
+    for trial in trials:
+        tid, worker = trial["trial_id"], trial["worker_id"]
+        beat = api("POST", f"/trials/{tid}/heartbeat", {"worker_id": worker, "attempt": 1})
+        assert beat.status == 200 and beat.body["state"] == "RUNNING"
+        decision = api(
+            "POST", f"/trials/{tid}/reports", {"metric": "loss", "step": 1, "value": 0.5}
+        )
+        assert decision.status == 200 and decision.body["prune"] is False
+        saved = api("POST", f"/trials/{tid}/checkpoints", {"step": 1, "uri": "file:///tmp/c"})
+        assert saved.status == 200 and saved.body["checkpoint"]["step"] == 1
+        done = api(
+            "POST", f"/trials/{tid}/complete", {"value": trial["params"]["a"] / 10, "attempt": 1}
+        )
+        assert done.status == 200 and done.body["state"] == "COMPLETED"
+    gone = api("POST", f"/scans/{scan_id}/trials/claim", {"worker_id": "w3"})
+    assert gone.status == 410 and gone.code == "scan_finished"
+    summary = api("GET", f"/scans/{scan_id}").body
+    assert summary["scan"]["status"] == "COMPLETED"
     assert summary["counts"]["COMPLETED"] == 2 and summary["best_trial"]["params"]["a"] == 1
-    status, listing = call(local_api, "GET", f"/scans/{scan_id}/trials?state=COMPLETED")
-    assert status == 200 and len(listing["trials"]) == 2
+    listing = api("GET", f"/scans/{scan_id}/trials?state=COMPLETED")
+    assert listing.status == 200 and len(listing.body["trials"]) == 2
 
 
-def test_claim_answers_204_while_the_last_trial_runs(local_api: LocalServer) -> None:
-    config = {**GRID, "parameters": {"a": {"value": 1}}}
-    _, created = call(local_api, "POST", "/scans", {"name": "one", "config": config})
-    sid = created["scan"]["scan_id"]
-    status, trial = call(local_api, "POST", f"/scans/{sid}/trials/claim", {"worker_id": "w"})
-    assert status == 200
-    status, body = call(local_api, "POST", f"/scans/{sid}/trials/claim", {"worker_id": "w2"})
-    assert (status, body) == (204, None)
+def test_scan_routes_create_list_show_extend_and_cancel(api: Caller) -> None:
+    created = api("POST", "/scans", {"name": "sweep", "config": {**GRID, "max_run": 1}})
+    assert created.status == 201
+    scan_id = created.body["scan"]["scan_id"]
+    assert api("GET", f"/scans/{scan_id}").body == created.body
+    assert [s["scan_id"] for s in api("GET", "/scans?status=RUNNING").body["scans"]] == [scan_id]
+    extended = api("POST", f"/scans/{scan_id}/extend", {"max_run": 2})
+    assert extended.status == 200 and extended.body["scan"]["max_run"] == 2
+    cancelled = api("POST", f"/scans/{scan_id}/cancel")
+    assert cancelled.status == 200 and cancelled.body["scan"]["status"] == "CANCELLED"
+    assert api("GET", "/scans?status=RUNNING").body["scans"] == []
 
 
-def test_post_scans_honours_the_idempotency_key(local_api: LocalServer) -> None:
-    headers = {"Idempotency-Key": "k-123"}
-    first = call(local_api, "POST", "/scans", {"name": "g", "config": GRID}, headers=headers)
-    again = call(local_api, "POST", "/scans", {"name": "g", "config": GRID}, headers=headers)
-    assert (first[0], again[0]) == (201, 200)
-    assert first[1]["scan"]["scan_id"] == again[1]["scan"]["scan_id"]
-    _, listing = call(local_api, "GET", "/scans")
-    assert len(listing["scans"]) == 1
+def test_post_scans_honours_the_idempotency_key(api: Caller) -> None:
+    key = {"Idempotency-Key": "k-123"}
+    first = api("POST", "/scans", {"name": "g", "config": GRID}, headers=key)
+    again = api("POST", "/scans", {"name": "g", "config": GRID}, headers=key)
+    other = api("POST", "/scans", {"name": "g", "config": GRID}, headers={"Idempotency-Key": "k-2"})
+    assert (first.status, again.status, other.status) == (201, 200, 201)
+    assert first.body["scan"]["scan_id"] == again.body["scan"]["scan_id"]
+    assert other.body["scan"]["scan_id"] != first.body["scan"]["scan_id"]
+    assert len(api("GET", "/scans").body["scans"]) == 2
 
 
-def test_a_scan_is_invisible_to_another_token(local_api: LocalServer, scan_id: str) -> None:
-    other = local_api.tokens.create_token()
-    status, body = call(local_api, "GET", f"/scans/{scan_id}", token=other)
-    assert status == 404 and body["error"]["code"] == "scan_not_found"
-    status, listing = call(local_api, "GET", "/scans", token=other)
-    assert status == 200 and listing["scans"] == []
+def test_trial_routes_add_show_claim_by_id_prune_and_fail(api: Caller) -> None:
+    scan_id = api.create_scan()
+    added = api("POST", f"/scans/{scan_id}/trials", {"params": {"a": 2}})
+    assert added.status == 201 and added.body["state"] == "QUEUED"
+    assert api("POST", f"/scans/{scan_id}/trials", {"params": {"a": 2}}).status == 200
+    tid = added.body["trial_id"]
+    assert api("GET", f"/trials/{tid}").body == added.body
+    mine = api("POST", f"/trials/{tid}/claim", {"worker_id": "w1"})
+    assert mine.status == 200 and mine.body["worker_id"] == "w1"
+    theirs = api("POST", f"/trials/{tid}/claim", {"worker_id": "w2"})
+    assert theirs.status == 409 and theirs.code == "already_claimed"
+    pruned = api("POST", f"/trials/{tid}/prune")
+    assert pruned.status == 200 and pruned.body["state"] == "PRUNED"
+    other = api.claim(scan_id)
+    failed = api("POST", f"/trials/{other['trial_id']}/fail", {"reason": "oom", "retry": False})
+    assert failed.status == 200 and failed.body["state"] == "FAILED"
 
 
-@pytest.mark.parametrize("token", [None, "sf_wrong"])
-def test_requests_without_a_valid_token_get_401(
-    local_api: LocalServer, scan_id: str, token: str | None
+def test_health_needs_no_token_and_the_openapi_document_lists_the_routes(
+    server: LocalServer, api: Caller
 ) -> None:
-    status, body = call(local_api, "GET", f"/scans/{scan_id}", token=token)
-    assert status == 401 and body["error"]["code"] == "unauthorized"
+    health = call(server.url, "GET", "/health", token=None)
+    assert (health.status, health.body) == (200, {"status": "ok"})
+    doc = api("GET", "/openapi.json")
+    assert doc.status == 200 and doc.body["openapi"].startswith("3.")
+    listed = {(m.upper(), p) for p, ops in doc.body["paths"].items() for m in ops}
+    for route in ROUTES:
+        path = route.template.replace("{scan}", "{scan_id}").replace("{trial}", "{trial_id}")
+        assert (route.method, path) in listed
 
 
-def test_openapi_document_lists_the_routes(local_api: LocalServer) -> None:
-    status, doc = call(local_api, "GET", "/openapi.json")
-    assert status == 200
-    for path in ("/scans", "/scans/{scan_id}/trials/claim", "/trials/{trial_id}/complete"):
-        assert path in doc["paths"]
+# ---- tokens and owners -------------------------------------------------------------------------
 
 
-ROUTES_WITH_BODY = [
-    ("POST", "/scans/{scan}/extend"),
-    ("POST", "/scans/{scan}/trials"),
-    ("POST", "/scans/{scan}/trials/claim"),
-    ("POST", "/trials/{trial}/claim"),
-    ("POST", "/trials/{trial}/heartbeat"),
-    ("POST", "/trials/{trial}/reports"),
-    ("POST", "/trials/{trial}/checkpoints"),
-    ("POST", "/trials/{trial}/complete"),
-    ("POST", "/trials/{trial}/fail"),
-    ("POST", "/scans"),
-]
-ALL_ROUTES = [
-    *ROUTES_WITH_BODY,
-    ("GET", "/scans/{scan}"),
-    ("POST", "/scans/{scan}/cancel"),
-    ("GET", "/scans/{scan}/trials"),
-    ("GET", "/trials/{trial}"),
-    ("POST", "/trials/{trial}/prune"),
-]
-VALID_BODIES: dict[str, Any] = {
-    "/scans/{scan}/extend": {"max_run": 50},
-    "/scans/{scan}/trials": {"params": {"a": 1}},
-    "/scans/{scan}/trials/claim": {"worker_id": "w"},
-    "/trials/{trial}/claim": {"worker_id": "w"},
-    "/trials/{trial}/heartbeat": {"worker_id": "w", "attempt": 1},
-    "/trials/{trial}/reports": {"metric": "loss", "step": 1, "value": 0.1},
-    "/trials/{trial}/checkpoints": {"step": 1, "uri": "file:///c"},
-    "/trials/{trial}/complete": {"value": 0.1},
-    "/trials/{trial}/fail": {"reason": "boom"},
-    "/trials/{trial}/prune": {},
-    "/scans/{scan}/cancel": {},
-}
-
-
-def _path(template: str, scan: str, trial: str) -> str:
-    return template.replace("{scan}", scan).replace("{trial}", trial)
-
-
-@pytest.mark.parametrize("method, route", ROUTES_WITH_BODY)
+@pytest.mark.parametrize("route", [*ROUTES, Route("GET", "/openapi.json")], ids=lambda r: r.name)
 @pytest.mark.parametrize(
-    "raw", [b"{not json", b"[1, 2]", b'{"unexpected": true}', b'{"step": "x", "value": []}']
+    "authorization", [None, "Bearer sf_not-a-token", "Basic dXNlcjpwYXNz", "Bearer", "sf_raw"]
 )
-def test_bad_bodies_get_400_with_a_code_and_message(
-    local_api: LocalServer, scan_id: str, method: str, route: str, raw: bytes
+def test_a_request_without_a_valid_token_gets_401(
+    server: LocalServer, ids: dict[str, str], route: Route, authorization: str | None
 ) -> None:
-    trial = f"{scan_id}-0000000000000000"
-    status, body = call(local_api, method, _path(route, scan_id, trial), raw=raw)
-    assert 400 <= status < 500, body
-    assert body["error"]["code"] and body["error"]["message"]
+    headers = {"Authorization": authorization} if authorization else {}
+    answer = call(
+        server.url, route.method, route.path(**ids), route.body, token=None, headers=headers
+    )
+    assert_error(answer, 401, "unauthorized")
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("method, route", [r for r in ALL_ROUTES if r[1] != "/scans"])
-@pytest.mark.parametrize("bad_id", ["nope", "sc0000000000", "sc0000000000-ffffffffffffffff"])
-def test_unknown_ids_get_404_never_500(
-    local_api: LocalServer, method: str, route: str, bad_id: str
+def test_a_scan_under_one_token_is_invisible_under_another(
+    server: LocalServer, api: Caller, ids: dict[str, str]
 ) -> None:
-    body = VALID_BODIES.get(route)
-    status, answer = call(local_api, method, _path(route, bad_id, bad_id), body)
-    assert status == 404, answer
-    assert answer["error"]["code"] in ("scan_not_found", "trial_not_found")
+    other = Caller(server, server.tokens.create_token())
+    assert_error(other("GET", f"/scans/{ids['scan']}"), 404, "scan_not_found")
+    assert other("GET", "/scans").body["scans"] == []
+    assert api("GET", f"/scans/{ids['scan']}").status == 200
 
 
-def test_ids_of_another_owner_get_404(local_api: LocalServer, scan_id: str) -> None:
-    status, trial = call(local_api, "POST", f"/scans/{scan_id}/trials/claim", {"worker_id": "w"})
-    assert status == 200
-    other = local_api.tokens.create_token()
-    for route in ("/trials/{trial}/complete", "/trials/{trial}/heartbeat"):
-        status, body = call(local_api, "POST", _path(route, scan_id, trial["trial_id"]),
-                            VALID_BODIES[route], token=other)  # fmt: skip
-        assert status == 404 and body["error"]["code"] == "trial_not_found"
+@pytest.mark.parametrize("route", WITH_IDS, ids=lambda r: r.name)
+def test_ids_of_another_token_get_404_on_every_route(
+    server: LocalServer, api: Caller, ids: dict[str, str], route: Route
+) -> None:
+    other = Caller(server, server.tokens.create_token())
+    answer = other(route.method, route.path(**ids), route.body)
+    assert_error(answer, 404, "trial_not_found" if route.takes_trial_id else "scan_not_found")
+    assert api("GET", f"/trials/{ids['trial']}").body["state"] == "RUNNING"
 
 
-def test_domain_conflicts_map_to_409_and_410(local_api: LocalServer, scan_id: str) -> None:
-    _, trial = call(local_api, "POST", f"/scans/{scan_id}/trials/claim", {"worker_id": "w"})
-    tid = trial["trial_id"]
-    assert call(local_api, "POST", f"/trials/{tid}/complete", {"value": 1.0})[0] == 200
-    status, body = call(local_api, "POST", f"/trials/{tid}/complete", {"value": 2.0})
-    assert status == 409 and body["error"]["code"] == "trial_finished"
-    status, body = call(local_api, "POST", f"/trials/{tid}/claim", {"worker_id": "w2"})
-    assert status == 409
-    call(local_api, "POST", f"/scans/{scan_id}/cancel")
-    status, body = call(local_api, "POST", f"/scans/{scan_id}/trials/claim", {"worker_id": "w"})
-    assert status == 410 and body["error"]["code"] == "scan_finished"
+# ---- bad input ---------------------------------------------------------------------------------
 
 
-def test_an_invalid_config_lists_its_field_paths(local_api: LocalServer) -> None:
-    status, body = call(local_api, "POST", "/scans", {"name": "x", "config": {"strategy": "?"}})
-    assert status == 400 and body["error"]["code"] == "invalid_config"
-    assert {"strategy", "metric", "parameters"} <= {d["path"] for d in body["error"]["details"]}
-    _, listing = call(local_api, "GET", "/scans")
-    assert listing["scans"] == []
+@pytest.mark.parametrize("case", bad_bodies(), ids=lambda c: c.id)
+def test_a_bad_body_gets_400_with_a_code_message_and_field_path(
+    api: Caller, ids: dict[str, str], case: BadBody
+) -> None:
+    answer = api(case.route.method, case.route.path(**ids), raw=case.raw)
+    error = assert_error(answer, 400, "invalid_request")
+    assert any(p["path"].startswith(case.path) for p in error["details"]), error
 
 
-def test_unknown_routes_and_methods_get_json_errors(local_api: LocalServer) -> None:
-    status, body = call(local_api, "GET", "/nowhere")
-    assert status == 404 and body["error"]["code"] == "not_found"
+@pytest.mark.parametrize("target, path", BAD_QUERIES)
+def test_a_bad_query_gets_400_naming_the_parameter(
+    api: Caller, ids: dict[str, str], target: str, path: str
+) -> None:
+    error = assert_error(api("GET", target.replace("{scan}", ids["scan"])), 400, "invalid_request")
+    assert [p["path"] for p in error["details"]] == [path]
+
+
+def _unknown_id_cases() -> list[tuple[Route, str]]:
+    return [
+        (route, bad)
+        for route in WITH_IDS
+        for bad in (UNKNOWN_TRIAL_IDS if route.takes_trial_id else UNKNOWN_SCAN_IDS)
+    ]
+
+
+@pytest.mark.parametrize(
+    "route, bad_id", _unknown_id_cases(), ids=lambda v: v.name if isinstance(v, Route) else v[:40]
+)
+def test_an_unknown_id_gets_404_never_500(
+    api: Caller, ids: dict[str, str], route: Route, bad_id: str
+) -> None:
+    bad_id = bad_id.replace("{scan}", ids["scan"])
+    answer = api(route.method, route.path(scan=bad_id, trial=bad_id), route.body)
+    assert_error(answer, 404, "trial_not_found" if route.takes_trial_id else "scan_not_found")
+
+
+def test_an_invalid_config_lists_its_field_paths(api: Caller) -> None:
+    answer = api("POST", "/scans", {"name": "x", "config": {"strategy": "?"}})
+    error = assert_error(answer, 400, "invalid_config")
+    assert {"strategy", "metric", "parameters"} <= {d["path"] for d in error["details"]}
+    assert api("GET", "/scans").body["scans"] == []
+
+
+def test_unknown_routes_get_404_and_wrong_methods_405_as_json(api: Caller) -> None:
+    assert_error(api("GET", "/nowhere"), 404, "not_found")
+    wrong = api("DELETE", "/scans")
+    assert_error(wrong, 405, "method_not_allowed")
+    assert wrong.headers["Allow"] == "GET, POST"
+
+
+def test_a_body_that_is_not_json_gets_415(api: Caller, ids: dict[str, str]) -> None:
+    answer = api(
+        "POST",
+        f"/scans/{ids['scan']}/trials/claim",
+        raw=b"worker_id=w",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert_error(answer, 415, "unsupported_media_type")
+
+
+def test_a_body_that_is_not_utf8_gets_400_not_500(api: Caller, ids: dict[str, str]) -> None:
+    answer = api("POST", f"/scans/{ids['scan']}/trials/claim", raw=b'{"worker_id": "\xff\xfe"}')
+    assert_error(answer, 400, "invalid_request")
+
+
+def test_a_body_over_the_limit_gets_413(server: LocalServer, api: Caller) -> None:
+    conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=30)
+    conn.putrequest("POST", "/scans")
+    conn.putheader("Authorization", f"Bearer {api.token}")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+    conn.endheaders()  # the body never comes: the server answers from the headers
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    assert response.status == 413 and body["error"]["code"] == "payload_too_large"
+
+
+def test_a_chunked_body_is_read_whole(server: LocalServer, api: Caller) -> None:
+    payload = json.dumps({"name": "chunked", "config": GRID}).encode()
+    chunks = iter([payload[:10], payload[10:]])
+    conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=30)
+    conn.request(
+        "POST",
+        "/scans",
+        body=chunks,
+        encode_chunked=True,
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
+    )
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    assert response.status == 201 and body["scan"]["name"] == "chunked"
+
+
+# ---- concurrency ------------------------------------------------------------------------------
+
+
+def test_concurrent_workers_each_get_their_own_answers_and_no_trial_twice(api: Caller) -> None:
+    scan_id = api.create_scan({**GRID, "parameters": {"a": {"values": list(range(24))}}})
+    claimed: list[str] = []
+    mixups: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while True:
+            answer = api("POST", f"/scans/{scan_id}/trials/claim", {"worker_id": name})
+            if answer.status != 200:
+                return
+            trial = answer.body
+            if trial["worker_id"] != name or trial["scan_id"] != scan_id:
+                mixups.append(f"{name} got {trial}")
+            with lock:
+                claimed.append(trial["trial_id"])
+            done = api("POST", f"/trials/{trial['trial_id']}/complete", {"value": 1.0})
+            if done.body["trial_id"] != trial["trial_id"]:
+                mixups.append(f"{name} completed {trial['trial_id']}, got {done.body}")
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert mixups == []
+    assert len(claimed) == len(set(claimed)) == 24
+
+
+# ---- the server itself -------------------------------------------------------------------------
+
+
+def test_the_server_stops_cleanly_started_or_not(tmp_path: Path) -> None:
+    never = LocalServer(open_local_service(tmp_path), TokenStore(tmp_path))
+    never.stop()
+    never.stop()
+    with LocalServer(open_local_service(tmp_path), TokenStore(tmp_path)) as running:
+        url = running.url
+        assert call(url, "GET", "/health", token=None).status == 200
+    running.stop()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "/health", timeout=5)
+
+
+def test_serve_forever_serves_until_stop_is_called_from_another_thread(tmp_path: Path) -> None:
+    server = LocalServer(open_local_service(tmp_path), TokenStore(tmp_path), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        answer = call(server.url, "GET", "/scans", token=server.tokens.default_token)
+        assert (answer.status, answer.body) == (200, {"scans": []})
+    finally:
+        server.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_every_route_with_a_body_is_covered_by_the_bad_body_cases() -> None:
+    assert {case.route.name for case in bad_bodies()} == {route.name for route in WITH_BODY}

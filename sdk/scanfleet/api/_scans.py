@@ -1,72 +1,93 @@
-"""Routes of the scans resource."""
+"""Routes of the scans resource: create, list, show, cancel, extend.
+
+Each handler parses, makes the one call of the use case, and dumps the result; a change of
+a scan answers its fresh summary (counts and best trial), which is what callers show.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.event_handler.router import Router
 
-from scanfleet.api._context import owner_of
-from scanfleet.api._models import (
-    CreateScanBody,
-    ExtendBody,
-    ScanList,
-    ScanSummaryBody,
-)
-from scanfleet.errors import InvalidRequestError
+from scanfleet.api._identity import Owner
+from scanfleet.api._models import CreateScanBody, ExtendBody, ScanList, answers, dump
 from scanfleet.names import HEADER_IDEMPOTENCY_KEY
 from scanfleet.records import ScanStatus
-from scanfleet.service import ScanService
+from scanfleet.service import ScanService, ScanSummary
+
+_TAG = r"^[^:]+:.*$"
 
 
 def scans_router(service: ScanService) -> Router:
     router = Router()
 
-    def summary(scan_id: str) -> dict[str, Any]:
-        return service.summarize(scan_id, owner=owner_of(router)).model_dump(mode="json")
+    def summary(scan_id: str, owner: str) -> dict[str, Any]:
+        return dump(service.summarize(scan_id, owner=owner))
 
-    @router.post("/scans", responses={201: {"description": "created"}})
-    def create_scan(body: Annotated[CreateScanBody, Body()]) -> Response[ScanSummaryBody]:
-        wanted = HEADER_IDEMPOTENCY_KEY.lower()
-        headers = router.current_event.headers or {}
-        token = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    @router.post(
+        "/scans",
+        summary="Create a scan (idempotent with Idempotency-Key)",
+        tags=["scans"],
+        responses=answers(ScanSummary, created="the scan this Idempotency-Key created before"),
+    )
+    def create_scan(
+        body: Annotated[CreateScanBody, Body()],
+        owner: Owner,
+        idempotency_key: Annotated[
+            str | None, Header(alias=HEADER_IDEMPOTENCY_KEY, min_length=1, max_length=200)
+        ] = None,
+    ) -> Response[dict[str, Any]]:
         scan, created = service.create_scan(
-            body.name, body.config, owner=owner_of(router), client_token=token
+            body.name, body.config, owner=owner, client_token=idempotency_key
         )
         return Response(
             status_code=201 if created else 200,
-            body=ScanSummaryBody.model_validate(summary(scan.scan_id)),
             content_type="application/json",
+            body=summary(scan.scan_id, owner),
         )
 
-    @router.get("/scans")
+    @router.get("/scans", summary="The caller's scans", tags=["scans"], responses=answers(ScanList))
     def list_scans(
+        owner: Owner,
         status: Annotated[ScanStatus | None, Query()] = None,
-        tag: Annotated[str | None, Query(description="key:value")] = None,
-    ) -> ScanList:
-        tag_filter = None
-        if tag is not None:
-            key, sep, value = tag.partition(":")
-            if not sep or not key:
-                raise InvalidRequestError("tag must be key:value")
-            tag_filter = (key, value)
-        scans = service.list_scans(owner=owner_of(router), status=status, tag=tag_filter)
-        return ScanList(scans=scans)
+        tag: Annotated[str | None, Query(pattern=_TAG, description="key:value")] = None,
+    ) -> dict[str, Any]:
+        key, _, value = (tag or "").partition(":")
+        scans = service.list_scans(owner=owner, status=status, tag=(key, value) if tag else None)
+        return {"scans": [dump(scan) for scan in scans]}
 
-    @router.get("/scans/<scan_id>")
-    def get_scan(scan_id: str) -> ScanSummaryBody:
-        return ScanSummaryBody.model_validate(summary(scan_id))
+    @router.get(
+        "/scans/<scan_id>",
+        summary="A scan with its counts per state and its best trial",
+        tags=["scans"],
+        responses=answers(ScanSummary, 404),
+    )
+    def get_scan(scan_id: str, owner: Owner) -> dict[str, Any]:
+        return summary(scan_id, owner)
 
-    @router.post("/scans/<scan_id>/cancel")
-    def cancel_scan(scan_id: str) -> ScanSummaryBody:
-        service.cancel(scan_id, owner=owner_of(router))
-        return ScanSummaryBody.model_validate(summary(scan_id))
+    @router.post(
+        "/scans/<scan_id>/cancel",
+        summary="Cancel a scan (its unfinished trials fail); harmless twice",
+        tags=["scans"],
+        responses=answers(ScanSummary, 404),
+    )
+    def cancel_scan(scan_id: str, owner: Owner) -> dict[str, Any]:
+        service.cancel(scan_id, owner=owner)
+        return summary(scan_id, owner)
 
-    @router.post("/scans/<scan_id>/extend")
-    def extend_scan(scan_id: str, body: Annotated[ExtendBody, Body()]) -> ScanSummaryBody:
-        service.extend(scan_id, body.max_run, owner=owner_of(router))
-        return ScanSummaryBody.model_validate(summary(scan_id))
+    @router.post(
+        "/scans/<scan_id>/extend",
+        summary="Raise max_run (a COMPLETED scan runs again)",
+        tags=["scans"],
+        responses=answers(ScanSummary, 404, 409),
+    )
+    def extend_scan(
+        scan_id: str, body: Annotated[ExtendBody, Body()], owner: Owner
+    ) -> dict[str, Any]:
+        service.extend(scan_id, body.max_run, owner=owner)
+        return summary(scan_id, owner)
 
     return router

@@ -35,8 +35,8 @@ def handler_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         yield importlib.import_module("lambdas.api")
 
 
-def event(**changes: Any) -> dict[str, Any]:
-    base = json.loads((EVENTS / "api_gateway_create_scan.json").read_text())
+def event(name: str = "api_gateway_create_scan.json", **changes: Any) -> dict[str, Any]:
+    base = json.loads((EVENTS / name).read_text())
     base.update(changes)
     return base
 
@@ -61,8 +61,10 @@ def test_claims_flow_through_lambda_until_the_scan_is_gone(handler_module: Modul
         answer = handler_module.handler(copy.deepcopy(claim), FakeContext())
         assert answer["statusCode"] == 200
         trial = json.loads(answer["body"])
-        done = event(path=f"/trials/{trial['trial_id']}/complete",
-                     body=json.dumps({"value": trial["params"]["a"]}))  # fmt: skip
+        done = event(
+            path=f"/trials/{trial['trial_id']}/complete",
+            body=json.dumps({"value": trial["params"]["a"]}),
+        )
         assert handler_module.handler(done, FakeContext())["statusCode"] == 200
     gone = handler_module.handler(copy.deepcopy(claim), FakeContext())
     assert gone["statusCode"] == 410
@@ -75,3 +77,17 @@ def test_an_event_without_an_identity_is_401(handler_module: ModuleType) -> None
     answer = handler_module.handler(anonymous, FakeContext())
     assert answer["statusCode"] == 401
     assert json.loads(answer["body"])["error"]["code"] == "unauthorized"
+
+
+def test_an_iam_signed_event_is_served_as_its_user_arn(handler_module: ModuleType) -> None:
+    listing = event("api_gateway_iam_list_scans.json")
+    arn = listing["requestContext"]["identity"]["userArn"]
+    create = event()
+    create["requestContext"]["authorizer"] = None
+    create["requestContext"]["identity"]["userArn"] = arn
+    assert handler_module.handler(create, FakeContext())["statusCode"] == 201
+    handler_module.handler(event(), FakeContext())  # another owner's scan (the token's)
+    answer = handler_module.handler(listing, FakeContext())
+    assert answer["statusCode"] == 200
+    scans = json.loads(answer["body"])["scans"]
+    assert [(s["owner"], s["status"]) for s in scans] == [(arn, "RUNNING")]
