@@ -1,7 +1,9 @@
 """Lambda entry point of the HTTP API: the composition root, nothing else.
 
 The store and the app are built once per container (warm starts reuse them); the routes,
-the errors and the use cases are the same ones the local server serves.
+the errors and the use cases are the same ones the local server serves. In the stack the
+state machine ARN is set, and remote scans start, re-open and cancel their executions
+(``CloudScanService``).
 """
 
 from __future__ import annotations
@@ -13,14 +15,33 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from scanfleet import names
 from scanfleet.api import build_app
-from scanfleet.service import ScanService
+from scanfleet.service import S3InputStore, ScanService
 from scanfleet.store import DynamoDBTrialStore
 
 logger = Logger(service="scanfleet-api")
 copy_config_to_registered_loggers(source_logger=logger, include={"scanfleet"})
 
+
+def _service(store: DynamoDBTrialStore) -> ScanService:
+    bucket = os.environ.get(names.ENV_BUCKET_NAME)
+    inputs = S3InputStore(bucket) if bucket else None  # uploaded scripts (docs/inputs.md)
+    state_machine_arn = os.environ.get(names.ENV_STATE_MACHINE_ARN)
+    if not state_machine_arn:
+        return ScanService(store, inputs=inputs)
+    import boto3
+    from scanfleet.cloud import CloudScanService, ScanExecutions
+
+    executions = ScanExecutions(
+        state_machine_arn,
+        stepfunctions=boto3.client("stepfunctions"),
+        batch=boto3.client("batch"),
+        job_queue=os.environ.get(names.ENV_JOB_QUEUE),
+    )
+    return CloudScanService(store, executions, inputs=inputs)
+
+
 store = DynamoDBTrialStore(os.environ[names.ENV_TABLE_NAME])
-app = build_app(ScanService(store))
+app = build_app(_service(store))
 handler = logger.inject_lambda_context(
     app.resolve, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )

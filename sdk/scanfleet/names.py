@@ -6,7 +6,7 @@ CDK stack, the Lambda handlers, the agent loop and the training script agree.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 # --- environment of every process scanfleet starts or configures ---------------------
 ENV_API_URL = "SCANFLEET_API_URL"
@@ -17,18 +17,33 @@ ENV_TRIAL_ID = "SCANFLEET_TRIAL_ID"
 ENV_PARAMS = "SCANFLEET_PARAMS"
 ENV_ATTEMPT = "SCANFLEET_ATTEMPT"
 ENV_RESUME_STEP = "SCANFLEET_RESUME_STEP"
+ENV_STOP_STEP = "SCANFLEET_STOP_STEP"  # pbt: the step this trial trains to (its lineage's)
 ENV_CHECKPOINT_DIR = "SCANFLEET_CHECKPOINT_DIR"
 ENV_CHECKPOINT_NOW_FILE = "SCANFLEET_CHECKPOINT_NOW_FILE"
 ENV_WORKER_ID = "SCANFLEET_WORKER_ID"
 ENV_STATE_DIR = "SCANFLEET_STATE_DIR"
 ENV_METADATA_URL = "SCANFLEET_METADATA_URL"
 ENV_RESULT_FILE = "SCANFLEET_RESULT_FILE"  # where current_trial() leaves its last reports
+ENV_BASE_MODEL = "SCANFLEET_BASE_MODEL"  # local path of the scan's base_model (run inputs)
+ENV_DATASET = "SCANFLEET_DATASET"  # local path of the scan's dataset (run inputs)
+ENV_INPUTS_CACHE = "SCANFLEET_INPUTS_CACHE"  # worker: where run inputs are kept between trials
+# where checkpoints are kept: s3://bucket/prefix, or a local folder (default: the state dir)
+ENV_CHECKPOINT_URL = "SCANFLEET_CHECKPOINT_URL"
+ENV_METADATA_INTERVAL = "SCANFLEET_METADATA_INTERVAL"  # seconds between spot notice polls
+ENV_CHECKPOINT_DEADLINE = "SCANFLEET_CHECKPOINT_DEADLINE"  # SIGTERM: seconds to checkpoint
+ENV_POLL_INTERVAL = "SCANFLEET_POLL_INTERVAL"  # agent: seconds between empty claims
+ENV_LOGS_DIR = "SCANFLEET_LOGS_DIR"  # Batch entrypoint: where the script's log files go
+METADATA_OFF = "off"  # SCANFLEET_METADATA_URL=off: never poll the instance metadata
 
 # --- server side (Lambda / local server) ----------------------------------------------
 ENV_TABLE_NAME = "SCANFLEET_TABLE_NAME"
 ENV_BUCKET_NAME = "SCANFLEET_BUCKET_NAME"
 ENV_STATE_MACHINE_ARN = "SCANFLEET_STATE_MACHINE_ARN"
+ENV_JOB_QUEUE = "SCANFLEET_JOB_QUEUE"  # the Batch job queue of remote trials (cancel terminates)
+# the stack's Batch job definition; a scan with its own `image` runs a copy of it
+ENV_JOB_DEFINITION = "SCANFLEET_JOB_DEFINITION"
 ENV_DB_PATH = "SCANFLEET_DB_PATH"
+ENV_TOKEN_SECRET = "SCANFLEET_TOKEN_SECRET"  # id of the API token secret (AWS)
 
 # --- HTTP -------------------------------------------------------------------------------
 HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -36,10 +51,48 @@ HEADER_AUTHORIZATION = "Authorization"
 
 
 class ExitCode(IntEnum):
-    """Exit codes of the worker entrypoint; the Batch retry strategy matches on them."""
+    """Exit codes of the worker entrypoint; the Batch retry strategy matches on them.
 
-    OK = 0
-    SCRIPT_FAILED = 1
+    Every code that asks for a retry is in 75-79, so one ``evaluateOnExit`` rule
+    (``onExitCode: "7*"`` → RETRY) covers them all; the others end the job.
+    """
+
+    OK = 0  # the trial (or the scan, for the agent loop) is finished
+    SCRIPT_FAILED = 1  # the trial is FAILED: its error (or preemption) budget is spent
     USAGE = 2
+    NOTHING_TO_DO = 3  # the trial is finished or held by a live worker; the scan is over
+    LEASE_LOST = 4  # the lease ran out mid-run: another attempt owns the trial now
+    INPUT_INVALID = 5  # a run input is missing or invalid: the trial is FAILED, no retry
     INTERRUPTED = 75  # EX_TEMPFAIL: preempted or asked to stop; retry and resume
-    NOTHING_TO_DO = 3
+    REQUEUED = 76  # the script failed and the trial is re-queued within its error budget
+    API_UNAVAILABLE = 77  # the API could not be reached: retry later
+    INPUTS_UNAVAILABLE = 78  # a run input could not be fetched right now: retry later
+
+    @property
+    def retry(self) -> bool:
+        """Whether the Batch retry strategy should run the job again."""
+        return 75 <= self.value <= 79
+
+
+BATCH_RETRY_EXIT_CODES = "7*"  # the onExitCode pattern of the Batch retry rule
+
+# --- metrics (Powertools EMF from the Lambdas; the CloudWatch dashboard reads them) ----
+METRICS_NAMESPACE = "scanfleet"
+METRICS_SERVICE = "scanfleet"  # POWERTOOLS_SERVICE_NAME of every Lambda: one dimension
+
+
+class Metric(StrEnum):
+    """Custom metric names: the handlers emit them, infra/monitoring.py graphs them."""
+
+    TRIALS_STARTED = "TrialsStarted"
+    TRIALS_COMPLETED = "TrialsCompleted"
+    TRIALS_FAILED = "TrialsFailed"
+    TRIALS_PRUNED = "TrialsPruned"
+    SPOT_INTERRUPTIONS = "SpotInterruptions"
+    CLAIM_LATENCY = "ClaimLatency"  # milliseconds
+    STALE_TRIALS = "StaleTrialsRequeued"
+
+
+def scans_metric(status: str) -> str:
+    """The gauge of how many scans are in ``status`` (a ScanStatus value): ScansRunning, …"""
+    return f"Scans{status.title()}"

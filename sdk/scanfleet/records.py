@@ -11,7 +11,7 @@ import math
 import secrets
 import time
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +57,26 @@ class PruneDecision(BaseModel):
     reason: str
 
 
+class Lineage(BaseModel):
+    """Where a population-based-training trial comes from. A trial is one member of the
+    population for one generation; it starts from ``parent_checkpoint`` (a copy of it is
+    the trial's own ``checkpoint``) and trains until ``stop_step``."""
+
+    generation: int = Field(ge=0)
+    member: int = Field(ge=0)
+    stop_step: int = Field(ge=0, description="train up to this step, then complete")
+    parent_trial_id: str | None = Field(
+        None, description="the trial whose checkpoint (and params) this one starts from"
+    )
+    parent_checkpoint_uri: str | None = Field(None, description="the parent's checkpoint")
+    exploited: bool = Field(
+        False, description="True: a bottom member that took a top member's checkpoint and params"
+    )
+    explored: dict[str, str] = Field(
+        default_factory=dict, description="parameter: how it moved (`x0.8`, `resampled`)"
+    )
+
+
 class TrialRecord(BaseModel):
     """One trial. Finished trials are immutable."""
 
@@ -79,6 +99,7 @@ class TrialRecord(BaseModel):
     failure_reason: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     user_attrs: dict[str, Any] = Field(default_factory=dict)
+    lineage: Lineage | None = None
     created_at: float = Field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
@@ -109,6 +130,34 @@ class ScanRecord(BaseModel):
     finished_at: float | None = None
 
 
+class Spread(BaseModel):
+    """A metric over the seed runs that finished with it."""
+
+    n: int
+    mean: float
+    std: float = Field(description="sample standard deviation (n - 1); 0 for one run")
+    sem: float = Field(description="standard error of the mean: std / sqrt(n)")
+
+
+class SeedSummary(BaseModel):
+    """The best parameters run with several seeds (hypnettorch's seed gathering)."""
+
+    best_trial_id: str
+    params: dict[str, object] = Field(description="the best trial's parameters")
+    param: str = Field(description="the parameter the seed went in")
+    runs: int = Field(description="seed runs queued")
+    finished: int = Field(description="seed runs finished")
+    spread: Literal["std", "sem"] = Field(description="which spread people asked for")
+    metrics: dict[str, Spread] = Field(description="metric: its spread over COMPLETED runs")
+
+    def lines(self) -> list[str]:
+        """``loss: 0.412 ± 0.013 (std, n=10)`` per metric."""
+        return [
+            f"{name}: {s.mean:.6g} ± {getattr(s, self.spread):.6g} ({self.spread}, n={s.n})"
+            for name, s in self.metrics.items()
+        ]
+
+
 def new_scan_id() -> str:
     """Short, URL-safe, sortable by nothing; ``sc`` + 10 base-32 characters."""
     alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -120,9 +169,13 @@ def canonical_params(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def trial_id_for(scan_id: str, params: dict[str, Any]) -> str:
-    """A trial's key: the scan id and a hash of its canonical parameters (experimaestro)."""
-    digest = hashlib.sha256(f"{scan_id}\n{canonical_params(params)}".encode()).hexdigest()
+def trial_id_for(scan_id: str, params: dict[str, Any], *, slot: str | None = None) -> str:
+    """A trial's key: the scan id and a hash of its canonical parameters (experimaestro).
+
+    ``slot`` names a place a trial fills besides its parameters (population-based
+    training: a member in a generation, whose parameters may equal another member's)."""
+    text = canonical_params(params) if slot is None else f"{canonical_params(params)}\n{slot}"
+    digest = hashlib.sha256(f"{scan_id}\n{text}".encode()).hexdigest()
     return f"{scan_id}-{digest[:16]}"
 
 

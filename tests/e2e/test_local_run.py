@@ -67,6 +67,9 @@ def test_the_quickstart_finds_the_minimum_region(tmp_path: Path) -> None:
     assert len(trials) == 30 and all(r["state"] == "COMPLETED" for r in trials)
     best = json.loads((out / "best.json").read_text())["best_trial"]
     assert best["values"]["loss"] < 2.0  # random search alone rarely gets here in 30 trials
+    report = (out / "report.html").read_text()
+    assert f"report: {out.relative_to(tmp_path) / 'report.html'}" in done.stdout
+    assert report.count('class="plotly-graph-div') >= 4 and "<h2>Trials</h2>" in report
 
 
 def test_regex_and_hyperband_examples_complete(tmp_path: Path) -> None:

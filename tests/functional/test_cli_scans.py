@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from scanfleet.cli import main
-from scanfleet.client import Client
+from scanfleet.client import Client, NotFoundError
 from scanfleet.local.server import LocalServer
 
 GRID = {
@@ -47,3 +49,41 @@ def test_scans_commands(
     assert "CANCELLED" in capsys.readouterr().out
     assert main(["scans", "show", "sc0000000000", *api]) == 1
     assert "scan_not_found" in capsys.readouterr().err
+
+
+class Terminal(io.StringIO):
+    """A stdin that is a terminal, with what the person types."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_scans_delete_needs_yes_or_a_typed_y_and_then_the_scan_is_gone(
+    local_api: LocalServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = ["--url", local_api.url, "--token", local_api.tokens.default_token]
+    client = Client(url=local_api.url, token=local_api.tokens.default_token)
+    kept, gone = client.create_scan("kept", GRID), client.create_scan("gone", GRID)
+    trial = gone.next_trial()
+    assert trial is not None
+    trial.complete(0.5)
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal: no one to ask
+    assert main(["scans", "delete", gone.id, *api]) == 2
+    assert "cannot be undone; add --yes" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    assert main(["scans", "delete", gone.id, *api]) == 1
+    assert "not deleted" in capsys.readouterr().out
+    assert client.get_scan(gone.id).record.trial_count == 1
+
+    assert main(["scans", "delete", gone.id, *api, "--yes"]) == 0
+    assert f"deleted scan {gone.id} ('gone', RUNNING, 1 trials)" in capsys.readouterr().out
+    with pytest.raises(NotFoundError):
+        client.get_scan(gone.id)
+    assert [s.id for s in client.list_scans()] == [kept.id]
+    assert main(["scans", "delete", gone.id, *api, "--yes"]) == 1
+    assert "scan_not_found" in capsys.readouterr().err
+
+    monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
+    assert main(["scans", "delete", kept.id, *api]) == 0
+    assert client.list_scans() == []

@@ -208,3 +208,29 @@ def test_a_claim_retried_after_a_503_hands_out_one_trial(client: Client, proxy: 
     counts = scan.refresh().counts
     assert counts[TrialState.RUNNING] == 1 and sum(counts.values()) == 1
     assert client.delays == [0.0, 0.0]  # type: ignore[attr-defined]
+
+
+def test_a_named_claim_whose_answer_was_lost_returns_that_claim(
+    client: Client, proxy: LossyProxy
+) -> None:
+    scan = client.create_scan("named", GRID)
+    queued = scan.add_trial({"a": 2, "b": 3})
+    proxy.lose("POST", f"/trials/{queued.id}/claim", DROP)
+    trial = client.claim_trial(queued.id, "job-1")  # the retry meets 409 already_claimed
+    assert (trial.id, trial.worker_id, trial.attempt) == (queued.id, "job-1", 1)
+    assert [p.action for p in proxy.seen if p.path.endswith("/claim")] == [DROP, FORWARD]
+    trial.complete(0.5)
+    assert trial.state is TrialState.COMPLETED
+
+
+def test_a_named_claim_lost_to_another_worker_still_raises(
+    client: Client, local_api: LocalServer, proxy: LossyProxy
+) -> None:
+    scan = client.create_scan("taken", GRID)
+    queued = scan.add_trial({"a": 1, "b": 1})
+    direct = Client(url=local_api.url, token=local_api.tokens.default_token)
+    proxy.lose("POST", f"/trials/{queued.id}/claim", BUSY)  # ours never reached the server
+    direct.claim_trial(queued.id, "job-2")
+    with pytest.raises(ConflictError) as caught:
+        client.claim_trial(queued.id, "job-1")
+    assert caught.value.error_code == "already_claimed"

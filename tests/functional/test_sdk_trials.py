@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from scanfleet.client import Client, ConflictError, ScanFinishedError, Trial
+from scanfleet.client import Client, ConflictError, NotFoundError, ScanFinishedError, Trial
 from scanfleet.local.server import LocalServer
 from scanfleet.records import ScanStatus, TrialState
 
@@ -190,3 +190,30 @@ def test_a_trial_built_from_a_running_record_keeps_that_lease(client: Client) ->
     rebuilt.heartbeat()
     rebuilt.complete(0.7)
     assert rebuilt.state is TrialState.COMPLETED
+
+
+def test_a_named_trial_is_claimed_once_and_its_lease_runs_out_for_the_next(
+    client: Client,
+) -> None:
+    scan = client.create_scan("named", GRID)
+    queued = scan.add_trial({"batch_size": 8, "learning_rate": 1e-3})
+    mine = client.claim_trial(queued.id, "job-1", lease_seconds=0.05)
+    assert mine.id == queued.id and mine.state is TrialState.RUNNING
+    assert (mine.worker_id, mine.attempt, mine.record.worker_id) == ("job-1", 1, "job-1")
+    with pytest.raises(ConflictError) as caught:
+        client.claim_trial(queued.id, "job-2")
+    assert caught.value.status == 409 and caught.value.error_code == "already_claimed"
+    time.sleep(0.1)  # job-1's machine vanished: its lease runs out
+    retried = client.claim_trial(queued.id, "job-2")
+    assert (retried.worker_id, retried.attempt) == ("job-2", 2)
+    retried.complete(0.3)
+    with pytest.raises(ConflictError) as finished:
+        client.claim_trial(queued.id, "job-3")
+    assert finished.value.error_code == "trial_finished"
+
+
+def test_claiming_an_unknown_trial_is_not_found(client: Client) -> None:
+    scan = client.create_scan("unknown", GRID)
+    with pytest.raises(NotFoundError) as caught:
+        client.claim_trial(f"{scan.id}-0000000000000000", "job-1")
+    assert caught.value.status == 404

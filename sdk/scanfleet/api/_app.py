@@ -19,6 +19,7 @@ import scanfleet
 from scanfleet.api._identity import UnauthorizedError, identity_of
 from scanfleet.api._models import Health
 from scanfleet.api._scans import scans_router
+from scanfleet.api._search import search_router
 from scanfleet.api._trials import trials_router
 from scanfleet.errors import ScanfleetError
 from scanfleet.service import ScanService
@@ -52,6 +53,7 @@ def build_app(service: ScanService) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
     app.include_router(scans_router(service))
     app.include_router(trials_router(service))
+    app.include_router(search_router(service))
 
     @app.get(
         "/health",

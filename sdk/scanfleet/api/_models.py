@@ -8,11 +8,11 @@ same models, so the schema exists once.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scanfleet.records import ScanRecord, TrialRecord
+from scanfleet.records import ScanRecord, ScanStatus, TrialRecord
 
 MAX_INT = 2**53 - 1  # the largest integer every JSON reader keeps exact
 WorkerId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -27,6 +27,15 @@ class _Body(BaseModel):
 class CreateScanBody(_Body):
     name: str = Field(min_length=1, max_length=200)
     config: dict[str, Any] = Field(description="the scan config (docs/config.md) as an object")
+    script_content: str | None = Field(
+        None,
+        max_length=5_000_000,
+        description="the text of the config's `script`, uploaded with the scan (run inputs)",
+    )
+
+
+class StatusBody(_Body):
+    status: Literal[ScanStatus.RUNNING, ScanStatus.COMPLETED]
 
 
 class ExtendBody(_Body):
@@ -90,12 +99,31 @@ class FailBody(_Body):
     retry: bool = Field(True, description="false: fail for good, whatever the budget")
 
 
+class SeedsBody(_Body):
+    n: int = Field(ge=1, le=1000, description="seeds to run the best parameters with")
+
+
+class TagsBody(_Body):
+    tags: dict[str, str] = Field(min_length=1, description="merged into the trial's tags")
+
+
 class ScanList(BaseModel):
     scans: list[ScanRecord]
 
 
 class TrialList(BaseModel):
     trials: list[TrialRecord]
+    next_after: int | None = Field(
+        None, description="more trials follow: ask again with after=next_after; None: the last page"
+    )
+
+
+PAGE_LIMIT = 1000  # trials per page of a listing (a page stays far below Lambda's 6 MB)
+
+
+class IntermediateValues(BaseModel):
+    metric: str
+    trials: dict[str, dict[int, float]] = Field(description="{trial_id: {step: value}}")
 
 
 class Health(BaseModel):

@@ -1,4 +1,5 @@
-"""Routes of the scans resource: create, list, show, cancel, extend.
+"""Routes of the scans resource: create, list, show, delete, mark done or running, cancel,
+extend.
 
 Each handler parses, makes the one call of the use case, and dumps the result; a change of
 a scan answers its fresh summary (counts and best trial), which is what callers show.
@@ -13,9 +14,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Que
 from aws_lambda_powertools.event_handler.router import Router
 
 from scanfleet.api._identity import Owner
-from scanfleet.api._models import CreateScanBody, ExtendBody, ScanList, answers, dump
+from scanfleet.api._models import (
+    CreateScanBody,
+    ExtendBody,
+    ScanList,
+    StatusBody,
+    answers,
+    dump,
+)
 from scanfleet.names import HEADER_IDEMPOTENCY_KEY
-from scanfleet.records import ScanStatus
+from scanfleet.records import ScanRecord, ScanStatus
 from scanfleet.service import ScanService, ScanSummary
 
 _TAG = r"^[^:]+:.*$"
@@ -41,7 +49,11 @@ def scans_router(service: ScanService) -> Router:
         ] = None,
     ) -> Response[dict[str, Any]]:
         scan, created = service.create_scan(
-            body.name, body.config, owner=owner, client_token=idempotency_key
+            body.name,
+            body.config,
+            owner=owner,
+            client_token=idempotency_key,
+            script_content=body.script_content,
         )
         return Response(
             status_code=201 if created else 200,
@@ -68,6 +80,15 @@ def scans_router(service: ScanService) -> Router:
     def get_scan(scan_id: str, owner: Owner) -> dict[str, Any]:
         return summary(scan_id, owner)
 
+    @router.delete(
+        "/scans/<scan_id>",
+        summary="Delete a scan and its trials (answers the scan as it was)",
+        tags=["scans"],
+        responses=answers(ScanRecord, 404),
+    )
+    def delete_scan(scan_id: str, owner: Owner) -> dict[str, Any]:
+        return dump(service.delete_scan(scan_id, owner=owner))
+
     @router.post(
         "/scans/<scan_id>/cancel",
         summary="Cancel a scan (its unfinished trials fail); harmless twice",
@@ -76,6 +97,18 @@ def scans_router(service: ScanService) -> Router:
     )
     def cancel_scan(scan_id: str, owner: Owner) -> dict[str, Any]:
         service.cancel(scan_id, owner=owner)
+        return summary(scan_id, owner)
+
+    @router.post(
+        "/scans/<scan_id>/status",
+        summary="Mark a scan COMPLETED (done, paused) or RUNNING again",
+        tags=["scans"],
+        responses=answers(ScanSummary, 404, 409),
+    )
+    def set_scan_status(
+        scan_id: str, body: Annotated[StatusBody, Body()], owner: Owner
+    ) -> dict[str, Any]:
+        service.set_status(scan_id, body.status, owner=owner)
         return summary(scan_id, owner)
 
     @router.post(

@@ -11,12 +11,15 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from scanfleet.api._identity import Owner
 from scanfleet.api._models import (
+    MAX_INT,
+    PAGE_LIMIT,
     AddTrialBody,
     CheckpointBody,
     ClaimBody,
     CompleteBody,
     FailBody,
     HeartbeatBody,
+    IntermediateValues,
     PruneBody,
     ReportBody,
     TrialList,
@@ -55,11 +58,34 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
         responses=answers(TrialList, 404),
     )
     def list_trials(
-        scan_id: str, owner: Owner, state: Annotated[TrialState | None, Query()] = None
+        scan_id: str,
+        owner: Owner,
+        state: Annotated[TrialState | None, Query()] = None,
+        after: Annotated[int, Query(ge=-1, le=MAX_INT)] = -1,
+        limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = PAGE_LIMIT,
     ) -> dict[str, Any]:
         states = frozenset({state}) if state else None
-        trials = service.list_trials(scan_id, owner=owner, states=states)
-        return {"trials": [dump(trial) for trial in trials]}
+        trials = service.list_trials(scan_id, owner=owner, states=states, after=after, limit=limit)
+        next_after = trials[-1].number if len(trials) == limit else None
+        return {"trials": [dump(trial) for trial in trials], "next_after": next_after}
+
+    @router.get(
+        "/scans/<scan_id>/intermediate-values",
+        summary="The curves of one metric (default: the scan's), optionally of one state",
+        tags=["trials"],
+        responses=answers(IntermediateValues, 404),
+    )
+    def intermediate_values(
+        scan_id: str,
+        owner: Owner,
+        metric: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        state: Annotated[TrialState | None, Query()] = None,
+    ) -> dict[str, Any]:
+        states = frozenset({state}) if state else None
+        name, curves = service.intermediate_values(
+            scan_id, owner=owner, metric=metric, states=states
+        )
+        return dump(IntermediateValues(metric=name, trials=curves))
 
     @router.post(
         "/scans/<scan_id>/trials",

@@ -11,12 +11,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from scanfleet.cli import _local, _scans, _validate, _worker
+from scanfleet.cli import _deploy, _local, _scans, _validate, _worker
 from scanfleet.cli._common import EXIT_USAGE
 from scanfleet.config import ConfigError
 from scanfleet.errors import ScanfleetError
 
-COMMAND_GROUPS = (_validate, _local, _worker, _scans)
+COMMAND_GROUPS = (_validate, _local, _worker, _scans, _deploy)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

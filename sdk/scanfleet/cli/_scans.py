@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from scanfleet.cli._common import SubParsers, add_api_args, client_from
+from scanfleet.cli import _results, _search
+from scanfleet.cli._common import EXIT_USAGE, SubParsers, add_api_args, client_from
 
 
 def register(sub: SubParsers) -> None:
@@ -27,7 +29,8 @@ def register(sub: SubParsers) -> None:
     p = scans.add_parser("export")
     add_api_args(p)
     p.add_argument("scan")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--format", choices=("csv", "json", "optuna-journal"), default="csv")
+    p.add_argument("--tag", action="append", default=None, help="key:value; only those trials")
     p.add_argument("-o", "--output", type=Path, default=None)
     p.set_defaults(handler=cmd_scans_export)
     p = scans.add_parser("extend")
@@ -35,6 +38,13 @@ def register(sub: SubParsers) -> None:
     p.add_argument("scan")
     p.add_argument("--max-run", type=int, required=True)
     p.set_defaults(handler=cmd_scans_extend)
+    p = scans.add_parser("delete", help="delete a scan, its trials and results (for good)")
+    add_api_args(p)
+    p.add_argument("scan")
+    p.add_argument("--yes", action="store_true", help="do not ask: delete")
+    p.set_defaults(handler=cmd_scans_delete)
+    _results.register(scans)
+    _search.register(scans)
 
 
 def cmd_scans_list(args: argparse.Namespace) -> int:
@@ -62,22 +72,23 @@ def cmd_scans_trials(args: argparse.Namespace) -> int:
 
 
 def cmd_scans_best(args: argparse.Namespace) -> int:
-    best = client_from(args).get_scan(args.scan).best_trial()
-    if best is None:
-        print("no completed trial yet")
-        return 1
-    print(json.dumps({"trial_id": best.id, "params": best.params, "values": best.values}))
-    return 0
+    return _search.print_best(client_from(args).get_scan(args.scan))
 
 
 def cmd_scans_export(args: argparse.Namespace) -> int:
     scan = client_from(args).get_scan(args.scan)
+    if args.format == "optuna-journal":
+        print(_results.export_journal(args))
+        return 0
+    tags = _search.parse_tags(args.tag)
     if args.format == "csv":
         path = args.output or Path(f"{scan.id}.csv")
-        scan.to_csv(path)
+        scan.to_csv(path, tags=tags)
     else:
         path = args.output or Path(f"{scan.id}.json")
-        path.write_text(json.dumps([t.record.model_dump(mode="json") for t in scan.trials()]))
+        records = [t.record for t in scan.trials()]
+        kept = [r for r in records if all(r.tags.get(k) == v for k, v in tags.items())]
+        path.write_text(json.dumps([r.model_dump(mode="json") for r in kept]))
     print(path)
     return 0
 
@@ -89,4 +100,21 @@ def cmd_scans_cancel(args: argparse.Namespace) -> int:
 
 def cmd_scans_extend(args: argparse.Namespace) -> int:
     print(client_from(args).get_scan(args.scan).extend(args.max_run))
+    return 0
+
+
+def cmd_scans_delete(args: argparse.Namespace) -> int:
+    """Deleting cannot be undone: it needs ``--yes``, or a "y" typed at a terminal."""
+    scan = client_from(args).get_scan(args.scan)
+    what = f"scan {scan.id} ({scan.name!r}, {scan.status.value}, {scan.record.trial_count} trials)"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"error: deleting {what} cannot be undone; add --yes", file=sys.stderr)
+            return EXIT_USAGE
+        answer = input(f"delete {what} and its results for good? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    scan.delete()
+    print(f"deleted {what}")
     return 0

@@ -24,5 +24,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         grid = GridStrategy(config)
         distinct = grid.count_distinct()
         trials = min(distinct, config.max_run) if distinct is not None else config.max_run
-        print(f"grid: {grid.size()} cells, {distinct} distinct; {trials} trials will run")
+        seeds = f", then {config.seeds.n} seed runs" if config.seeds is not None else ""
+        print(f"grid: {grid.size()} cells, {distinct} distinct; {trials} trials will run{seeds}")
+    elif config.pbt is not None and config.pbt.max_generations is not None:
+        size, generations = config.pbt.population_size, config.pbt.max_generations
+        trials = min(size * generations, config.max_run)
+        print(f"pbt: {generations} generations of {size}; {trials} trials will run")
     return 0

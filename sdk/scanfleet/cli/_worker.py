@@ -1,37 +1,106 @@
-"""``scanfleet worker``: the agent loop that claims and runs trials."""
+"""``scanfleet worker``: the agent loop that claims and runs trials; ``scanfleet worker
+user-data``: the EC2 user-data script that runs that loop under systemd."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
-from scanfleet.cli._common import SubParsers, add_api_args, client_from
+from scanfleet.cli._common import EXIT_USAGE, SubParsers, add_api_args, client_from
 
 
 def register(sub: SubParsers) -> None:
     p = sub.add_parser("worker", help="the agent loop: claim, run, report, until done")
     add_api_args(p)
-    p.add_argument("--scan", required=True)
+    p.add_argument("--scan", default=None, help="the scan to work on (required)")
     p.add_argument("--worker-id", default=None)
     p.add_argument("--logs", type=Path, default=Path("scanfleet-logs"))
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--max-trials", type=int, default=None)
-    p.set_defaults(handler=cmd_worker)
+    p.add_argument(
+        "--gpus",
+        default=None,
+        help="GPUs to share: a count (2) or device ids (0,1); runs as many trials at once as "
+        "slots of the scan's resources.gpus fit, each with its own CUDA_VISIBLE_DEVICES",
+    )
+    p.set_defaults(handler=cmd_worker, worker_parser=p)
+    actions = p.add_subparsers(metavar="ACTION")
+    ud = actions.add_parser(
+        "user-data", help="print EC2 user-data that runs this worker under systemd"
+    )
+    add_api_args(ud)
+    ud.add_argument("--scan", required=True)
+    ud.add_argument(
+        "--auth",
+        choices=["iam", "token"],
+        default="iam",
+        help="how the instance signs in: its instance profile (default) or a token",
+    )
+    ud.add_argument("--region", default=None, help="AWS region of the API (default: from URL)")
+    ud.add_argument(
+        "--package",
+        default=None,
+        help="what pip installs (default: scanfleet[server]==<this version>)",
+    )
+    ud.add_argument(
+        "--setup",
+        action="append",
+        default=[],
+        help="a shell line run in the work folder before the worker starts "
+        "(fetch your code); repeatable",
+    )
+    ud.add_argument("--checkpoint-url", default=None, help="s3://bucket/prefix for checkpoints")
+    ud.add_argument(
+        "--shutdown-when-done",
+        action="store_true",
+        help="power the instance off when the scan is finished",
+    )
+    ud.set_defaults(handler=cmd_user_data)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from scanfleet.runtime.agent import Agent
+    from scanfleet.runtime.agent import agent_from_env
 
-    agent = Agent(
-        client_from(args),
-        args.scan,
-        worker_id=args.worker_id,
-        logs_dir=args.logs,
-        workdir=args.workdir,
-        max_trials=args.max_trials,
+    if not args.scan:
+        args.worker_parser.print_usage(sys.stderr)
+        print("scanfleet worker: error: --scan is required", file=sys.stderr)
+        return EXIT_USAGE
+    options = {"logs_dir": args.logs, "workdir": args.workdir, "max_trials": args.max_trials}
+    if args.gpus is not None:
+        from scanfleet.runtime.slots import gpu_pool
+
+        pool = gpu_pool(
+            client_from(args), args.scan, args.gpus, os.environ, worker_id=args.worker_id, **options
+        )
+        return pool.run()
+    agent = agent_from_env(
+        client_from(args), args.scan, os.environ, worker_id=args.worker_id, **options
     )
-    poll = os.environ.get("SCANFLEET_POLL_INTERVAL")
-    if poll:
-        agent.poll_interval = float(poll)
     return int(agent.run())
+
+
+def cmd_user_data(args: argparse.Namespace) -> int:
+    from scanfleet import __version__
+    from scanfleet.runtime.user_data import UserData
+
+    client = client_from(args)  # the caller's credentials read the scan's requirements
+    config = client.get_scan(args.scan).config
+    requirements = config.requirements
+    listed = isinstance(requirements, list)
+    data = UserData(
+        scan_id=args.scan,
+        api_url=client.url,
+        auth=args.auth,
+        token=client.http.token if args.auth == "token" else None,
+        region=args.region,
+        package=args.package or f"scanfleet[server]=={__version__}",
+        requirements=config.requirement_specs() if listed else [],
+        requirements_file=None if listed or requirements is None else str(requirements),
+        setup=list(args.setup),
+        checkpoint_url=args.checkpoint_url,
+        shutdown_when_done=args.shutdown_when_done,
+    )
+    sys.stdout.write(data.script())
+    return 0

@@ -11,13 +11,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scanfleet.client._auth import auth_for
+from scanfleet.client._errors import ConflictError
 from scanfleet.client._http import RetryPolicy, Transport
 from scanfleet.client._models import ScanList, ScanSummary
 from scanfleet.client._scan import Scan
 from scanfleet.client._trial import Trial
 from scanfleet.config import ScanConfig, load_config
 from scanfleet.names import ENV_API_URL, ENV_TOKEN
-from scanfleet.records import ScanStatus, TrialRecord
+from scanfleet.records import ScanStatus, TrialRecord, TrialState
+from scanfleet.runtime.inputs import local_inputs
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_RETRIES = 4
@@ -34,7 +36,8 @@ class Client:
       credential chain; needs botocore).
     - ``timeout``: seconds per request; ``max_retries``: retries of one call (408, 429, 5xx,
       no answer) with capped, jittered backoff that honours ``Retry-After``.
-    - ``worker_id``: who claims trials in ``Scan.next_trial`` (default: host-pid-random).
+    - ``worker_id``: who claims trials in ``Scan.next_trial`` and ``claim_trial`` (default:
+      host-pid-random).
     - ``sleep``: the function that waits between retries and polls (tests pass a fake).
     """
 
@@ -94,6 +97,9 @@ class Client:
     ) -> Scan:
         """Create a scan from a ScanConfig, a dict, or a YAML/JSON path or text.
 
+        A ``script`` that is a file on this machine is uploaded with the scan (workers run
+        the stored copy); a ``requirements`` file is sent as its list (docs/inputs.md).
+
         The config is validated here first, so a mistake raises ``ConfigError`` naming
         every field path before any request. A retried call (or one repeated with the same
         ``idempotency_key``) returns the first scan instead of creating another.
@@ -102,8 +108,13 @@ class Client:
             ConfigError: the config is invalid.
             BadRequestError: the server rejected it (``invalid_config``, with details).
         """
-        validated = load_config(config)
-        body = {"name": name, "config": validated.model_dump(mode="json", exclude_unset=True)}
+        validated, script_content = local_inputs(load_config(config))
+        body: dict[str, Any] = {
+            "name": name,
+            "config": validated.model_dump(mode="json", exclude_unset=True),
+        }
+        if script_content is not None:  # a script on this machine travels with the scan
+            body["script_content"] = script_content
         data = self.http.request("POST", "/scans", body, idempotency_key=idempotency_key).body
         return Scan(self, ScanSummary.model_validate(data))
 
@@ -123,6 +134,54 @@ class Client:
     def get_trial(self, trial_id: str) -> Trial:
         data = self.http.request("GET", f"/trials/{trial_id}").body
         return Trial(self, TrialRecord.model_validate(data))
+
+    def claim_trial(
+        self, trial_id: str, worker_id: str | None = None, *, lease_seconds: float | None = None
+    ) -> Trial:
+        """Claim one named QUEUED trial (a Batch job runs the trial the state machine
+        chose), as ``worker_id`` (default: this client's). A holder whose lease ran out
+        loses the trial first. A retried call whose first request claimed the trial (its
+        answer was lost) returns that claim.
+
+        Raises:
+            ConflictError: ``already_claimed`` (another worker holds it) or
+                ``trial_finished``.
+            ScanFinishedError (GoneError, 410): the scan is finished.
+            NotFoundError: no such trial (or another identity's).
+        """
+        worker = worker_id or self.worker_id
+        body: dict[str, Any] = {"worker_id": worker}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        try:
+            record = TrialRecord.model_validate(
+                self.http.request("POST", f"/trials/{trial_id}/claim", body).body
+            )
+        except ConflictError as error:
+            if error.error_code != "already_claimed" or error.attempts <= 1:
+                raise
+            record = self.get_trial(trial_id).record
+            if record.state is not TrialState.RUNNING or record.worker_id != worker:
+                raise
+        return Trial(self, record, worker_id=worker, attempt=record.attempt)
+
+    # ---- Oscar's loop (scanfleet.client.compat.oscar) ----------------------------------------
+
+    def suggest(self, experiment: dict[str, Any]) -> Any:
+        """Oscar's ``suggest``: the next job (a dict of parameters) of the experiment named
+        ``experiment["name"]``, made from this dict the first time. See docs/compat.md."""
+        return self._oscar().suggest(experiment)
+
+    def update(self, job: dict[str, Any], result: dict[str, float] | float) -> Trial:
+        """Oscar's ``update``: the result of a job (``{"loss": ...}``) completes its trial."""
+        return self._oscar().update(job, result)
+
+    def _oscar(self) -> Any:
+        if getattr(self, "_oscar_loop", None) is None:
+            from scanfleet.client.compat.oscar import Oscar
+
+            self._oscar_loop = Oscar(self)
+        return self._oscar_loop
 
     def health(self) -> bool:
         """True when the API answers ``/health``."""

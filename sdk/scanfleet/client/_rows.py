@@ -47,16 +47,23 @@ def trial_row(trial: TrialRecord, params: list[str], metrics: list[str]) -> dict
 
 def names_for(config: dict[str, Any], trials: Iterable[TrialRecord]) -> tuple[list[str], list[str]]:
     """(params, metrics) of a scan's table: the config's parameters in their order and its
-    metric first, then any other name the trials carry (hand-added params, extra metrics),
-    sorted."""
+    metric (or its ``metrics``, in order) first, then any other name the trials carry
+    (hand-added params, extra metrics), sorted."""
+    seen_params: set[str] = set()
+    seen_metrics: set[str] = set()
+    for trial in trials:
+        seen_params.update(trial.params)
+        seen_metrics.update(trial.values)
+    return column_names(config, seen_params, seen_metrics)
+
+
+def column_names(
+    config: dict[str, Any], seen_params: Iterable[str], seen_metrics: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """``names_for`` from the names the trials carry, gathered beforehand."""
     params = list(config.get("parameters") or {})
     metric = (config.get("metric") or {}).get("name")
-    metrics = [metric] if metric else []
-    extra_params: set[str] = set()
-    extra_metrics: set[str] = set()
-    for trial in trials:
-        extra_params.update(trial.params)
-        extra_metrics.update(trial.values)
-    params += sorted(extra_params - set(params))
-    metrics += sorted(extra_metrics - set(metrics))
+    metrics = [m["name"] for m in config.get("metrics") or []] or ([metric] if metric else [])
+    params += sorted(set(seen_params) - set(params))
+    metrics += sorted(set(seen_metrics) - set(metrics))
     return params, metrics

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanfleet.client._errors import GoneError
-from scanfleet.client._models import ScanSummary, TrialList
+from scanfleet.client._errors import GoneError, NotFoundError
+from scanfleet.client._models import IntermediateValues, ScanSummary, TrialList
 from scanfleet.client._progress import ProgressLine
-from scanfleet.client._rows import names_for, row_columns, trial_row
+from scanfleet.client._rows import column_names, row_columns, trial_row
 from scanfleet.client._trial import Trial
 from scanfleet.config import ScanConfig
-from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState
+from scanfleet.records import ScanRecord, ScanStatus, SeedSummary, TrialRecord, TrialState
 
 if TYPE_CHECKING:
     from scanfleet.client._client import Client
@@ -37,6 +38,7 @@ class Scan:
         self.counts: dict[TrialState, int] = dict(summary.counts)
         self.planned_trials: int | None = summary.planned_trials
         self._best = summary.best_trial
+        self.seeds: SeedSummary | None = summary.seeds
         return self
 
     def _summary(self, method: str, path: str, body: Any = None) -> Scan:
@@ -74,19 +76,64 @@ class Scan:
     def refresh(self) -> Scan:
         return self._summary("GET", f"/scans/{self.id}")
 
-    def _records(self, state: TrialState | str | None = None) -> list[TrialRecord]:
-        query = {"state": TrialState(state).value if state else None}
-        data = self._client.http.request("GET", f"/scans/{self.id}/trials", query=query).body
-        return TrialList.model_validate(data).trials
+    def iter_records(
+        self,
+        state: TrialState | str | None = None,
+        *,
+        after: int = -1,
+        page_size: int | None = None,
+    ) -> Iterator[TrialRecord]:
+        """Every trial record (or those in ``state``; those numbered above ``after``) in
+        order of creation, fetched a page at a time as the iteration goes (a 100,000-trial
+        scan is never held in memory)."""
+        query: dict[str, Any] = {"state": TrialState(state).value if state else None}
+        if page_size is not None:
+            query["limit"] = page_size
+        cursor: int | None = after
+        while cursor is not None:
+            query["after"] = cursor
+            data = self._client.http.request("GET", f"/scans/{self.id}/trials", query=query).body
+            page = TrialList.model_validate(data)
+            yield from page.trials
+            cursor = page.next_after
 
     def trials(self, state: TrialState | str | None = None) -> list[Trial]:
         """Every trial (or those in ``state``), in order of creation."""
-        return [Trial(self._client, r) for r in sorted(self._records(state), key=_number)]
+        return [Trial(self._client, r) for r in self.iter_records(state)]
+
+    def intermediate_values(
+        self, metric: str | None = None, state: TrialState | str | None = None
+    ) -> dict[str, dict[int, float]]:
+        """``{trial_id: {step: value}}``: the values reported during the trials for
+        ``metric`` (default: the scan's), of the trials in ``state`` when given."""
+        query = {"metric": metric, "state": TrialState(state).value if state else None}
+        path = f"/scans/{self.id}/intermediate-values"
+        data = self._client.http.request("GET", path, query=query).body
+        return IntermediateValues.model_validate(data).trials
 
     def best_trial(self) -> Trial | None:
         """The best finished trial by the scan's metric and goal (asks the API)."""
         self.refresh()
         return Trial(self._client, self._best) if self._best is not None else None
+
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front of the scan's metrics: the COMPLETED trials no other one beats
+        on every metric (with one metric: the best trial). Asks the API."""
+        data = self._client.http.request("GET", f"/scans/{self.id}/best-trials").body
+        return [Trial(self._client, r) for r in TrialList.model_validate(data).trials]
+
+    def gather_seeds(self, n: int) -> SeedSummary:
+        """Run the best parameters again with seeds 0 .. n-1 (a COMPLETED scan runs again
+        for them; its workers, or ``scanfleet local run`` again, run them). Returns the
+        seed summary so far; ``refresh().seeds`` later has the means and spreads.
+
+        Raises:
+            ConflictError: ``no_best_trial`` (nothing completed yet), or the scan was
+                cancelled or failed.
+        """
+        self._summary("POST", f"/scans/{self.id}/seeds", {"n": n})
+        assert self.seeds is not None  # the API has just queued them
+        return self.seeds
 
     # ---- waiting ---------------------------------------------------------------------------
 
@@ -171,6 +218,24 @@ class Scan:
         data = self._client.http.request("POST", f"/scans/{self.id}/trials", body).body
         return Trial(self._client, TrialRecord.model_validate(data))
 
+    def delete(self) -> None:
+        """Delete the scan and its trials.
+
+        Raises:
+            NotFoundError: no such scan (also when it was deleted before).
+        """
+        try:
+            self._client.http.request("DELETE", f"/scans/{self.id}")
+        except NotFoundError as error:
+            if error.attempts <= 1:  # else our own first attempt deleted it; its answer was lost
+                raise
+
+    def set_status(self, status: ScanStatus | str) -> Scan:
+        """Mark the scan COMPLETED (nothing more is handed out: done, or paused) or
+        RUNNING again."""
+        body = {"status": ScanStatus(status).value}
+        return self._summary("POST", f"/scans/{self.id}/status", body)
+
     def cancel(self) -> Scan:
         """Stop the scan; its unfinished trials become FAILED. Cancelling twice is harmless."""
         return self._summary("POST", f"/scans/{self.id}/cancel")
@@ -181,30 +246,57 @@ class Scan:
 
     # ---- exports ---------------------------------------------------------------------------
 
-    def _table(self) -> tuple[list[str], Iterator[dict[str, Any]]]:
-        records = sorted(self._records(), key=_number)
-        params, metrics = names_for(self.record.config, records)
-        return row_columns(params, metrics), (trial_row(r, params, metrics) for r in records)
+    def _table(
+        self, tags: dict[str, str] | None = None
+    ) -> tuple[list[str], Iterator[dict[str, Any]]]:
+        """The header and the rows, in one pass over the pages: the records are spooled
+        to a temporary file while the column names are gathered (extra params and metrics
+        can appear on any trial), then read back a row at a time. With ``tags``, only the
+        trials that carry every one of them."""
+        seen_params: set[str] = set()
+        seen_metrics: set[str] = set()
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (rows() closes it)
+        try:
+            for record in self.iter_records():
+                if tags and any(record.tags.get(k) != v for k, v in tags.items()):
+                    continue
+                seen_params.update(record.params)
+                seen_metrics.update(record.values)
+                spool.write(record.model_dump_json() + "\n")
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        params, metrics = column_names(self.record.config, seen_params, seen_metrics)
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        """One flat dict per trial, with the columns of ``to_csv``."""
-        return self._table()[1]
+        def rows() -> Iterator[dict[str, Any]]:
+            with spool:
+                for line in spool:
+                    yield trial_row(TrialRecord.model_validate_json(line), params, metrics)
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Write every trial to ``path``, a row at a time: trial_id, number, state, attempt,
-        preemptions, errors, duration_s, worker_id, ``param.<name>``..., ``value.<name>``...
-        Needs no pandas."""
+        return row_columns(params, metrics), rows()
+
+    def rows(self, tags: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """One flat dict per trial (with ``tags``: per trial carrying them), with the
+        columns of ``to_csv``."""
+        return self._table(tags)[1]
+
+    def to_csv(self, path: str | Path, tags: dict[str, str] | None = None) -> Path:
+        """Write every trial (with ``tags``: every trial carrying them) to ``path``, a row
+        at a time: trial_id, number, state, attempt, preemptions, errors, duration_s,
+        worker_id, ``param.<name>``..., ``value.<name>``...
+        Needs no pandas; streams (memory stays flat however many trials the scan has)."""
         path = Path(path)
-        columns, rows = self._table()
+        columns, rows = self._table(tags)
         with path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
-            for row in rows:
-                writer.writerow(row)
+            writer.writerows(rows)
         return path
 
-    def to_dataframe(self) -> Any:
-        """The trials as a pandas DataFrame, with the columns of ``to_csv``.
+    def to_dataframe(self, tags: dict[str, str] | None = None) -> Any:
+        """The trials (with ``tags``: those carrying them) as a pandas DataFrame, with the
+        columns of ``to_csv``.
 
         Raises:
             ImportError: pandas is not installed (``pip install 'scanfleet[pandas]'``).
@@ -216,9 +308,5 @@ class Scan:
                 "Scan.to_dataframe() needs pandas, which is not installed: "
                 "pip install 'scanfleet[pandas]' (or use Scan.to_csv, which does not)"
             ) from None
-        columns, rows = self._table()
+        columns, rows = self._table(tags)
         return pd.DataFrame.from_records(list(rows), columns=columns)
-
-
-def _number(trial: TrialRecord) -> int:
-    return trial.number

@@ -145,6 +145,16 @@ class Trial:
         body = {"worker_id": self.worker_id, "attempt": self._lease_attempt}
         return self._update(self._post("heartbeat", body))
 
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.record.tags
+
+    def tag(self, tags: dict[str, str] | None = None, **more: str) -> Trial:
+        """Merge tags into the trial (finished trials too): ``trial.tag(note="baseline")``
+        or ``trial.tag({"data-version": "3"})``."""
+        merged = {str(k): str(v) for k, v in {**(tags or {}), **more}.items()}
+        return self._update(self._post("tags", {"tags": merged}))
+
     def checkpoint(self, step: int, uri: str) -> Trial:
         """Record that a checkpoint of ``step`` is at ``uri`` (a resumed attempt uses it)."""
         return self._update(self._post("checkpoints", {"step": int(step), "uri": uri}))

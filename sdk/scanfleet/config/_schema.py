@@ -46,6 +46,7 @@ class Strategy(StrEnum):
     OPTUNA = "optuna"
     RANDOM = "random"
     PBT = "pbt"
+    QUEUE = "queue"  # only trials added by hand (Schedy's experiment)
 
 
 class Goal(StrEnum):
@@ -230,8 +231,9 @@ class EarlyStopping(_Section):
 class OptunaOptions(_Section):
     """Sampler settings for the `optuna` and `random` strategies."""
 
-    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = Field(
-        "tpe", description="the Optuna sampler"
+    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc", "nsga2"] = Field(
+        "tpe",
+        description="the Optuna sampler; several `metrics` take `tpe`, `nsga2` or `random`",
     )
     seed: int | None = Field(None, description="seed of the sampler, for repeatable scans")
     n_startup_trials: int = Field(
@@ -244,6 +246,7 @@ class OptunaOptions(_Section):
     multivariate: bool = Field(
         True, description="tpe: model the parameters jointly (better on correlated spaces)"
     )
+    population_size: int = Field(50, ge=2, description="nsga2: individuals per generation (>= 2)")
 
 
 class Condition(_Section):
@@ -278,6 +281,81 @@ class Completion(_Section):
     max_failed: int | None = Field(
         None, ge=1, description="this many FAILED trials end the scan as FAILED"
     )
+    max_wall_hours: float | None = Field(
+        None,
+        gt=0,
+        description="no new trial once this many hours have passed since the scan was "
+        "created (running trials finish)",
+    )
+    max_gpu_hours: float | None = Field(
+        None,
+        gt=0,
+        description="no new trial once the trials have used this many GPU-hours "
+        "(running time of every attempt × `resources.gpus`; running trials count so far)",
+    )
+
+
+class Explore(StrEnum):
+    PERTURB = "perturb"
+    RESAMPLE = "resample"
+
+
+class PopulationBasedTraining(_Section):
+    """Population-based training (Schedy, after Jaderberg et al. 2017). A population of
+    `population_size` members trains in generations of `generation_steps` steps; each
+    generation is one trial per member. Between generations the bottom `truncation`
+    fraction exploits (takes the checkpoint and parameters of a member of the top
+    fraction) and explores (perturbs or resamples those parameters)."""
+
+    population_size: int = Field(8, ge=2, description="members trained side by side (>= 2)")
+    generation_steps: int = Field(
+        10, ge=1, description="steps each member trains in one generation (one trial)"
+    )
+    max_generations: int | None = Field(
+        None, ge=1, description="generations to run; none: until `max_run` trials"
+    )
+    truncation: float = Field(
+        0.25,
+        gt=0,
+        le=0.5,
+        description="the bottom fraction that exploits a member of the top fraction",
+    )
+    perturb_factors: list[float] = Field(
+        default_factory=lambda: [0.8, 1.2],
+        min_length=1,
+        description="`perturb` multiplies a parameter by one of these, then clips it to its range",
+    )
+    explore: dict[str, Explore] | None = Field(
+        None,
+        description="parameter: `perturb` or `resample`; none: numbers perturb, "
+        "categories resample, constants stay",
+    )
+    seed: int | None = Field(None, description="seed of sampling, exploiting and exploring")
+
+    @field_validator("perturb_factors")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(f <= 0 for f in value):
+            raise ValueError(f"factors must be > 0 (got {value})")
+        return value
+
+
+class Seeds(_Section):
+    """Seed gathering (hypnettorch): once the search is over, the best parameters run
+    again with `n` seeds, and the scan reports the mean and spread of each metric."""
+
+    n: int = Field(ge=2, le=1000, description="how many seeds (2 to 1000)")
+    param: str = Field(
+        "seed",
+        min_length=1,
+        description="the parameter the seed goes in (passed as `--seed=<k>` if not in the space)",
+    )
+    sem: bool = Field(False, description="report the standard error of the mean instead of the std")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_is_n(cls, data: Any) -> Any:
+        return {"n": data} if isinstance(data, int) and not isinstance(data, bool) else data
 
 
 class Resources(_Section):
@@ -331,11 +409,19 @@ class ScanConfig(_Section):
     early_stopping: EarlyStopping | None = Field(
         None, description="pruning of poor learning curves: one pruner"
     )
-    metric: Metric = Field(description="the metric to optimise and its goal: {name, goal}")
-    parameters: dict[str, ParameterSpec] = Field(
+    metric: Metric = Field(
+        description="the metric to optimise and its goal: {name, goal} (with `metrics`: "
+        "the first of them unless given)",
+    )
+    metrics: list[Metric] | None = Field(
+        None,
         min_length=1,
+        description="**scanfleet**: several metrics, each with its goal: a "
+        "multi-objective scan, whose best trials are the Pareto front",
+    )
+    parameters: dict[str, ParameterSpec] = Field(
         description="the search space: parameter name: {value}, {values} or {distribution, "
-        "min, max, ...}",
+        "min, max, ...}; strategy `queue` may leave it empty (`{}`: trials take any params)",
         json_schema_extra={"doc_type": "mapping of parameters"},
     )
     base_model: str | None = Field(
@@ -352,6 +438,22 @@ class ScanConfig(_Section):
     )
     tags: dict[str, str] = Field(
         default_factory=dict, description="labels to find scans by (key: value)"
+    )
+    pbt: PopulationBasedTraining | None = Field(
+        None, description="population-based training settings (strategy `pbt`)"
+    )
+    seeds: Seeds | None = Field(
+        None, description="re-run the best parameters with N seeds at the end: {n} or a number"
+    )
+    reuse_from: list[str] = Field(
+        default_factory=list,
+        description="scan ids: a trial whose parameters equal a COMPLETED trial there "
+        "takes its result instead of running (a scan id or a list)",
+    )
+    warm_start_from: list[str] = Field(
+        default_factory=list,
+        description="scan ids (optuna, random): their COMPLETED trials inside this "
+        "space seed the sampler (a scan id or a list)",
     )
     completion: Completion = Field(
         default_factory=Completion, description="when to stop before max_run"
@@ -393,6 +495,34 @@ class ScanConfig(_Section):
             f"{{package, version}}, or the path of a requirements file (got {value!r})"
         )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _metric_from_metrics(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("metric") is None:
+            metrics = data.get("metrics")
+            if isinstance(metrics, list) and metrics:
+                return {**data, "metric": metrics[0]}
+        return data
+
+    @field_validator("reuse_from", "warm_start_from", mode="before")
+    @classmethod
+    def _one_id_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _pbt_defaults(self) -> ScanConfig:
+        if self.strategy is Strategy.PBT and self.pbt is None:
+            self.pbt = PopulationBasedTraining()
+        return self
+
+    def objectives(self) -> list[Metric]:
+        """The metrics optimised, each with its goal: ``metrics``, else ``[metric]``."""
+        return list(self.metrics) if self.metrics else [self.metric]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives()) > 1
+
     @field_validator("tags", mode="before")
     @classmethod
     def _tags_as_text(cls, value: Any) -> Any:
@@ -431,23 +561,14 @@ class ScanConfig(_Section):
 
     def summary(self) -> str:
         """A few lines for people: what this scan will do (``scanfleet validate``)."""
-        strategy = self.strategy.value
-        if self.strategy in (Strategy.OPTUNA, Strategy.RANDOM):
-            settings = (
-                [f"{self.optuna.sampler} sampler"] if self.strategy is Strategy.OPTUNA else []
-            )
-            if self.optuna.seed is not None:
-                settings.append(f"seed {self.optuna.seed}")
-            strategy += f" ({', '.join(settings)})" if settings else ""
         lines = [
-            f"strategy: {strategy}",
-            f"metric: {self.metric.name} ({self.metric.goal.value})"
-            + (f", read from output by /{self.metric.regex}/" if self.metric.regex else ""),
+            f"strategy: {self._describe_strategy()}",
+            self._describe_metrics(),
             f"max_run: {self.max_run}",
             f"execution: {self._describe_execution()}",
-            "parameters:",
+            "parameters:" if self.parameters else "parameters: any (trials are added by hand)",
         ]
-        width = max(len(name) for name in self.parameters)
+        width = max((len(name) for name in self.parameters), default=0)
         for name, spec in self.parameters.items():
             lines.append(f"  {name + ':':<{width + 1}} {spec.describe()}")
         if self.early_stopping is not None:
@@ -459,7 +580,48 @@ class ScanConfig(_Section):
             lines.append("stop early: " + ", ".join(f"{k} {v}" for k, v in stops.items()))
         if self.tags:
             lines.append("tags: " + ", ".join(f"{k}={v}" for k, v in self.tags.items()))
-        return "\n".join(lines)
+        return "\n".join(lines + self._describe_results_reuse())
+
+    def _describe_strategy(self) -> str:
+        strategy = self.strategy.value
+        if self.strategy in (Strategy.OPTUNA, Strategy.RANDOM):
+            settings = (
+                [f"{self.optuna.sampler} sampler"] if self.strategy is Strategy.OPTUNA else []
+            )
+            if self.optuna.seed is not None:
+                settings.append(f"seed {self.optuna.seed}")
+            strategy += f" ({', '.join(settings)})" if settings else ""
+        if self.pbt is not None:
+            pbt = self.pbt
+            generations = pbt.max_generations or "until max_run"
+            strategy += (
+                f" (population {pbt.population_size}, {pbt.generation_steps} steps per "
+                f"generation, generations: {generations}, bottom {pbt.truncation:g} exploit)"
+            )
+        return strategy
+
+    def _describe_metrics(self) -> str:
+        if self.multi_objective:
+            return "metrics (Pareto front): " + ", ".join(
+                f"{m.name} ({m.goal.value})" for m in self.objectives()
+            )
+        return f"metric: {self.metric.name} ({self.metric.goal.value})" + (
+            f", read from output by /{self.metric.regex}/" if self.metric.regex else ""
+        )
+
+    def _describe_results_reuse(self) -> list[str]:
+        lines = []
+        if self.seeds is not None:
+            spread = "SEM" if self.seeds.sem else "std"
+            lines.append(
+                f"seeds: the best parameters again with {self.seeds.n} values of "
+                f"{self.seeds.param!r} (mean ± {spread})"
+            )
+        if self.reuse_from:
+            lines.append(f"reuse results from: {', '.join(self.reuse_from)}")
+        if self.warm_start_from:
+            lines.append(f"warm start from: {', '.join(self.warm_start_from)}")
+        return lines
 
     def _describe_execution(self) -> str:
         text = self.execution.type.value
@@ -519,6 +681,8 @@ def consistency_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     strategy = data.get("strategy")
     parameters = data.get("parameters")
+    if parameters == {} and strategy != Strategy.QUEUE.value:
+        problems.append(ConfigProblem("parameters", "must not be empty"))
     parameters = parameters if isinstance(parameters, dict) else {}
     if strategy == Strategy.GRID.value:
         grid_kinds = {cls.model_fields["distribution"].default for cls in GRID_KINDS}
@@ -546,6 +710,116 @@ def consistency_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
             )
         )
     problems.extend(_condition_problems(data.get("conditions"), strategy, parameters))
+    problems.extend(_objective_problems(data, strategy))
+    problems.extend(_pbt_problems(data, strategy, parameters))
+    warm = data.get("warm_start_from")
+    if warm and isinstance(strategy, str) and strategy in (Strategy.GRID, Strategy.PBT):
+        problems.append(
+            ConfigProblem(
+                "warm_start_from", f"warm starts seed optuna and random scans (got {strategy!r})"
+            )
+        )
+    return problems
+
+
+_MULTI_OBJECTIVE_SAMPLERS = ("tpe", "nsga2", "random")
+
+
+def _objective_problems(data: Mapping[str, Any], strategy: Any) -> list[ConfigProblem]:
+    metrics = data.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        return []
+    names = [m.get("name") for m in metrics if isinstance(m, dict)]
+    problems = [
+        ConfigProblem(f"metrics.{i}.name", f"{name!r} is listed twice")
+        for i, name in enumerate(names)
+        if name in names[:i]
+    ]
+    metric = data.get("metric")
+    if isinstance(metric, dict) and names and metric.get("name") not in names:
+        problems.append(
+            ConfigProblem(
+                "metric.name",
+                f"must be one of the metrics ({', '.join(map(str, names))}) when both are given",
+            )
+        )
+    if len(names) < 2:
+        return problems
+    if data.get("early_stopping"):
+        problems.append(
+            ConfigProblem("early_stopping", "pruning needs a single metric (got several metrics)")
+        )
+    if strategy == Strategy.PBT:
+        problems.append(
+            ConfigProblem("metrics", "population-based training ranks members by one metric")
+        )
+    optuna_options = data.get("optuna")
+    sampler = optuna_options.get("sampler") if isinstance(optuna_options, dict) else None
+    if strategy == Strategy.OPTUNA and sampler not in (None, *_MULTI_OBJECTIVE_SAMPLERS):
+        problems.append(
+            ConfigProblem(
+                "optuna.sampler",
+                f"several metrics take the samplers {', '.join(_MULTI_OBJECTIVE_SAMPLERS)} "
+                f"(got {sampler!r})",
+            )
+        )
+    return problems
+
+
+def _pbt_problems(
+    data: Mapping[str, Any], strategy: Any, parameters: dict[str, Any]
+) -> list[ConfigProblem]:
+    pbt = data.get("pbt")
+    if pbt is None:
+        return []
+    if strategy != Strategy.PBT:
+        return [ConfigProblem("pbt", f"pbt settings need strategy pbt (got {strategy!r})")]
+    if not isinstance(pbt, dict):
+        return []
+    problems = []
+    if data.get("seeds"):
+        problems.append(
+            ConfigProblem(
+                "seeds",
+                "seed runs start from scratch, so they cannot repeat a pbt schedule; "
+                "leave seeds out of a pbt scan",
+            )
+        )
+    explore = pbt.get("explore")
+    for name, how in explore.items() if isinstance(explore, dict) else ():
+        kind = parameter_kind(parameters.get(name)) if name in parameters else None
+        if parameters and name not in parameters:
+            problems.append(
+                ConfigProblem(
+                    f"pbt.explore.{name}",
+                    f"{name!r} is not a parameter" + did_you_mean(name, list(parameters)),
+                )
+            )
+        elif kind == "constant":
+            problems.append(ConfigProblem(f"pbt.explore.{name}", "a constant cannot be explored"))
+        elif how == Explore.PERTURB and kind == "categorical":
+            problems.append(
+                ConfigProblem(
+                    f"pbt.explore.{name}",
+                    "perturb multiplies a number; a categorical parameter can only 'resample'",
+                )
+            )
+    size, generations, max_run = (
+        pbt.get("population_size", 8),
+        pbt.get("max_generations"),
+        data.get("max_run", 100),
+    )
+    if isinstance(size, int) and isinstance(max_run, int):
+        needed = size * generations if isinstance(generations, int) else size
+        if max_run < needed:
+            what = (
+                f"population_size × max_generations = {needed}"
+                if generations
+                else (f"population_size = {needed}")
+            )
+            problems.append(
+                ConfigProblem("max_run", f"pbt needs at least {what} trials (got {max_run})")
+            )
     return problems
 
 

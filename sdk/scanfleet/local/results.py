@@ -1,15 +1,22 @@
-"""The results folder of a local run: trials.csv (appended as trials finish), best.json."""
+"""The results folder of a local run: trials.csv (appended as trials finish), best.json,
+report.html (at the end)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanfleet.client import row_columns, trial_row
 from scanfleet.config import ScanConfig
-from scanfleet.records import TrialRecord
+from scanfleet.records import SeedSummary, TrialRecord
+
+if TYPE_CHECKING:
+    from scanfleet.report import ScanResults
+
+SLOW_REPORT_S = 2.0  # past this, the run says how long the report took
 
 
 class ResultsWriter:
@@ -21,7 +28,9 @@ class ResultsWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.csv_path = folder / "trials.csv"
         self.params = list(config.parameters)
-        self.metrics = [config.metric.name]
+        if config.seeds is not None and config.seeds.param not in self.params:
+            self.params.append(config.seeds.param)  # seed runs carry it
+        self.metrics = [m.name for m in config.objectives()]
         self.columns = row_columns(self.params, self.metrics)
         self.written: set[str] = set()
         if self.csv_path.exists():
@@ -43,7 +52,31 @@ class ResultsWriter:
             f.flush()
         return len(new)
 
-    def write_best(self, scan: dict[str, Any], best: TrialRecord | None) -> Path:
+    def write_report(self, results: ScanResults) -> str:
+        """Write report.html; returns a line saying where, or why there is none. Rendering
+        is kept off the run's critical path: it happens once, after the workers stopped."""
+        from scanfleet.report import ReportDependencyError, write_report
+
+        path = self.folder / "report.html"
+        started = time.perf_counter()
+        try:
+            write_report(results, path)
+        except ReportDependencyError as exc:
+            return f"no report.html: {exc}"
+        took = time.perf_counter() - started
+        slow = f" (rendering took {took:.1f}s)" if took > SLOW_REPORT_S else ""
+        return f"report: {path}{slow}"
+
+    def write_best(
+        self,
+        scan: dict[str, Any],
+        best: TrialRecord | None,
+        *,
+        best_trials: list[TrialRecord] | None = None,
+        seeds: SeedSummary | None = None,
+    ) -> Path:
+        """best.json: the best trial; with several metrics the Pareto front as
+        ``best_trials``; the seed runs' mean and spread as ``seeds``."""
         path = self.folder / "best.json"
         body = {
             "scan_id": scan["scan_id"],
@@ -59,6 +92,15 @@ class ResultsWriter:
                 "values": best.values,
             },
         }
+        if len(self.metrics) > 1:
+            body["metrics"] = self.metrics
+            body["best_trials"] = [
+                {"trial_id": t.trial_id, "number": t.number, "params": t.params,
+                 "values": t.values}
+                for t in best_trials or []
+            ]  # fmt: skip
+        if seeds is not None:
+            body["seeds"] = seeds.model_dump(mode="json")
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(body, indent=2) + "\n")
         tmp.replace(path)

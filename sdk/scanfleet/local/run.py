@@ -21,9 +21,12 @@ from scanfleet.local.auth import TokenStore, owner_id
 from scanfleet.local.results import ResultsWriter
 from scanfleet.local.server import LocalServer, open_local_service
 from scanfleet.records import ScanStatus, TrialState
+from scanfleet.report import ScanResults
+from scanfleet.runtime.inputs import local_inputs
 from scanfleet.service import ScanService, ScanSummary
 
 RUNNING = frozenset({TrialState.RUNNING})
+STOP_GRACE_S = 15.0  # SIGTERM to SIGKILL, when the run stops
 
 
 @dataclass
@@ -52,14 +55,16 @@ class LocalRun:
     def run(self) -> int:
         opts = self.options
         text = opts.config_path.read_text()
-        config = load_config(opts.config_path)
+        config, script_content = local_inputs(load_config(opts.config_path))
         name = opts.name or opts.config_path.resolve().parent.name
         service = open_local_service(opts.state_dir)
         tokens = TokenStore(opts.state_dir)
         owner_token = tokens.default_token
         owner = owner_id(owner_token)
+        # an edited script is a new scan: the stored copy is what a scan runs
+        token = run_token(opts.config_path, name, text + (script_content or ""))
         scan, created = service.create_scan(
-            name, config, owner=owner, client_token=run_token(opts.config_path, name, text)
+            name, config, owner=owner, client_token=token, script_content=script_content
         )
         out = opts.out_dir / name
         results = ResultsWriter(out, config)
@@ -77,8 +82,15 @@ class LocalRun:
             self._stop_workers()
         summary = service.summarize(scan.scan_id, owner=owner)
         results.append(service.list_trials(scan.scan_id, owner=owner))
-        results.write_best(summary.scan.model_dump(mode="json"), summary.best_trial)
+        results.write_best(
+            summary.scan.model_dump(mode="json"),
+            summary.best_trial,
+            best_trials=summary.best_trials,
+            seeds=summary.seeds,
+        )
         print(_final_line(summary, config.metric.name, out), flush=True)
+        scan_results = ScanResults.from_service(service, scan.scan_id, owner=owner)
+        print(results.write_report(scan_results), flush=True)
         return code
 
     # ---- pieces ----------------------------------------------------------------------
@@ -101,6 +113,9 @@ class LocalRun:
     ) -> None:
         env = dict(os.environ)
         env.update({names.ENV_API_URL: url, names.ENV_TOKEN: token})
+        env[names.ENV_STATE_DIR] = str(opts.state_dir.resolve())  # checkpoints live there
+        # on Ctrl-C a worker asks its script for a checkpoint; it must finish inside our grace
+        env.setdefault(names.ENV_CHECKPOINT_DEADLINE, str(STOP_GRACE_S - 5))
         workdir = opts.config_path.resolve().parent
         for i in range(opts.workers):
             argv = [
@@ -143,7 +158,7 @@ class LocalRun:
         finally:
             display.close()
 
-    def _stop_workers(self, grace_s: float = 15.0) -> None:
+    def _stop_workers(self, grace_s: float = STOP_GRACE_S) -> None:
         for w in self.workers:
             if w.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -176,6 +191,10 @@ def _final_line(summary: ScanSummary, metric: str, out: Path) -> str:
     c = summary.counts
     best = summary.best_trial
     best_text = f"best {metric}={best.values.get(metric)} {best.params}" if best else "no best"
+    if len(summary.best_trials) > 1:
+        best_text += f"; Pareto front of {len(summary.best_trials)} trials in best.json"
+    if summary.seeds is not None:
+        best_text += "\nseeds: " + "; ".join(summary.seeds.lines())
     return (
         f"\n{summary.scan.status.value}"
         f"{' (' + summary.scan.status_reason + ')' if summary.scan.status_reason else ''}:"

@@ -26,12 +26,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scanfleet.api import build_app
 from scanfleet.local.auth import TokenStore
 from scanfleet.names import HEADER_AUTHORIZATION
-from scanfleet.service import ScanService
+from scanfleet.service import LocalInputStore, ScanService
 from scanfleet.store import SQLiteTrialStore
 
 logger = logging.getLogger("scanfleet.local.server")
 
 DB_FILE = "scanfleet.db"
+INPUTS_DIR = "inputs"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 OPEN_PATHS = frozenset({"/health"})  # served without a token
 
@@ -39,9 +40,13 @@ Headers = list[tuple[str, str]]
 
 
 def open_local_service(state_dir: str | Path) -> ScanService:
-    """The service of local mode: a SQLite store at ``<state_dir>/scanfleet.db``."""
+    """The service of local mode: a SQLite store at ``<state_dir>/scanfleet.db``, uploaded
+    scripts under ``<state_dir>/inputs``."""
     Path(state_dir).mkdir(parents=True, exist_ok=True)
-    return ScanService(SQLiteTrialStore(Path(state_dir) / DB_FILE))
+    return ScanService(
+        SQLiteTrialStore(Path(state_dir) / DB_FILE),
+        inputs=LocalInputStore(Path(state_dir) / INPUTS_DIR),
+    )
 
 
 class _LocalContext:

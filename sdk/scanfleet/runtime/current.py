@@ -2,17 +2,28 @@
 
 Under a worker, the trial comes from the environment the worker set; run by hand, a
 no-op handle gives the ``--name=value`` flags as params, so a script runs standalone.
+
+"Checkpoint now" reaches the script through a file the worker creates (its path is in
+``SCANFLEET_CHECKPOINT_NOW_FILE``; it holds a request id). The script answers by calling
+``save_checkpoint``, which writes the id it answered into the result file the worker reads.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from scanfleet import names
+
+log = logging.getLogger("scanfleet.current")
+
+_REQUEST_POLL_S = 0.2
 
 
 class CurrentTrial:
@@ -27,21 +38,44 @@ class CurrentTrial:
         checkpoint_dir: Path | None = None,
         remote: Any = None,
         result_file: Path | None = None,
+        attempt: int = 1,
+        checkpoint_url: str | None = None,
+        request_file: Path | None = None,
+        stop_step: int | None = None,
     ) -> None:
         self.params = params
         self.id = trial_id
+        self.attempt = attempt
         self.resume_step = resume_step
+        # population-based training: the step to train to, then complete (None otherwise)
+        self.stop_step = stop_step
         self.checkpoint_dir = checkpoint_dir or Path.cwd() / "checkpoints"
         self._remote = remote  # a scanfleet.client.Trial, or None when run by hand
         self._prune = False
         self.last_reported: dict[str, tuple[int, float]] = {}
         self._result_file = result_file
         self.completed = False
+        self._checkpoint_url = checkpoint_url
+        self._request_file = request_file
+        self._listening = False  # the worker waits for a requested checkpoint only if so
+        self._answered: int | None = None
+        self.checkpoint_step: int | None = None
+        self.checkpoint_uri: str | None = None
 
     @property
     def attached(self) -> bool:
         """True when a worker runs this script (reports reach the API)."""
         return self._remote is not None
+
+    @property
+    def dataset(self) -> Path | None:
+        """Where the scan's ``dataset`` is on this machine (docs/inputs.md), or None."""
+        return _input_path(names.ENV_DATASET)
+
+    @property
+    def base_model(self) -> Path | None:
+        """Where the scan's ``base_model`` is on this machine (docs/inputs.md), or None."""
+        return _input_path(names.ENV_BASE_MODEL)
 
     def report(self, name: str, value: float, step: int) -> bool:
         """Report an intermediate value; True when the trial should stop (pruned)."""
@@ -62,14 +96,98 @@ class CurrentTrial:
         self.completed = True
         self._save_results()
 
+    # ---- checkpoints -----------------------------------------------------------------
+
+    def save_checkpoint(self, step: int) -> str | None:
+        """Store ``checkpoint_dir`` as the checkpoint after ``step`` steps (to S3 in AWS,
+        to the state directory locally) and record it through the API: the next attempt
+        starts with this folder restored and ``resume_step == step``.
+
+        Returns:
+            The checkpoint's URI; None when run by hand (the folder stays as it is) or
+            when the API could not record it (logged; the previous checkpoint stands).
+        """
+        self._listen()
+        request = self._request_id()
+        uri = None
+        if self._remote is not None and self._checkpoint_url is not None and self.id:
+            from scanfleet.client import APIError
+            from scanfleet.runtime.checkpoints import checkpoint_store
+
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            store = checkpoint_store(self._checkpoint_url)
+            uri = store.upload(
+                self.checkpoint_dir, trial_id=self.id, step=step, attempt=self.attempt
+            )
+            try:
+                recorded = self._remote.checkpoint(step, uri).checkpoint_record
+            except APIError as exc:
+                log.error("checkpoint of step %d not recorded: %s", step, exc)
+                return None
+            if recorded is not None and recorded.uri == uri:
+                store.discard_older(uri)
+        self.checkpoint_step, self.checkpoint_uri = step, uri
+        self._answered = request
+        self._save_results()
+        return uri
+
+    @property
+    def checkpoint_requested(self) -> bool:
+        """True when the worker asks for a checkpoint now (Spot notice, SIGTERM): call
+        ``save_checkpoint(step)``; the worker then stops this run and re-queues the trial."""
+        self._listen()
+        request = self._request_id()
+        return request is not None and request != self._answered
+
+    def on_checkpoint_request(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` from a background thread when a checkpoint is asked for
+        (most scripts set a flag there and save at the end of the current step)."""
+        self._listen()
+
+        def watch() -> None:
+            seen = None
+            while True:
+                request = self._request_id()
+                if request is not None and request not in (seen, self._answered):
+                    seen = request
+                    callback()
+                threading.Event().wait(_REQUEST_POLL_S)
+
+        threading.Thread(target=watch, name="checkpoint-requests", daemon=True).start()
+
+    def _request_id(self) -> int | None:
+        if self._request_file is None:
+            return None
+        try:
+            return int(json.loads(self._request_file.read_text())["id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _listen(self) -> None:
+        if not self._listening:
+            self._listening = True
+            self._save_results()
+
     def _save_results(self) -> None:
         """Leave the last reports where the worker reads them when the script exits."""
         if self._result_file is None:
             return
-        data = {"last": self.last_reported, "completed": self.completed, "prune": self._prune}
+        data = {
+            "last": self.last_reported,
+            "completed": self.completed,
+            "prune": self._prune,
+            "listening": self._listening,
+            "checkpoint_step": self.checkpoint_step,
+            "answered_request": self._answered,
+        }
         tmp = self._result_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self._result_file)
+
+
+def _input_path(env_name: str) -> Path | None:
+    value = os.environ.get(env_name)
+    return Path(value) if value else None
 
 
 _current: CurrentTrial | None = None
@@ -87,8 +205,10 @@ def _from_environment(env: Any, argv: list[str]) -> CurrentTrial:
     trial_id = env.get(names.ENV_TRIAL_ID)
     params = json.loads(env[names.ENV_PARAMS]) if env.get(names.ENV_PARAMS) else parse_flags(argv)
     resume_step = int(env.get(names.ENV_RESUME_STEP) or 0)
+    stop_step = env.get(names.ENV_STOP_STEP)
     ckpt = env.get(names.ENV_CHECKPOINT_DIR)
     result_file = env.get(names.ENV_RESULT_FILE)
+    request_file = env.get(names.ENV_CHECKPOINT_NOW_FILE)
     remote = None
     if trial_id and env.get(names.ENV_API_URL):
         from scanfleet.client import Client, Trial
@@ -112,6 +232,10 @@ def _from_environment(env: Any, argv: list[str]) -> CurrentTrial:
         checkpoint_dir=Path(ckpt) if ckpt else None,
         remote=remote,
         result_file=Path(result_file) if result_file else None,
+        attempt=int(env.get(names.ENV_ATTEMPT) or 1),
+        checkpoint_url=env.get(names.ENV_CHECKPOINT_URL) or None,
+        request_file=Path(request_file) if request_file else None,
+        stop_step=int(stop_step) if stop_step else None,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scanfleet.config import ScanConfig, Strategy
-from scanfleet.search._base import SearchStrategy, Suggestion
+from scanfleet.search._base import SAMPLER_ATTRS, SearchStrategy, Suggestion, derived_seed
 from scanfleet.search._grid import GridStrategy
 
 if TYPE_CHECKING:
@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from scanfleet.search._pruning import decide_prune
 
 __all__ = [
+    "SAMPLER_ATTRS",
     "GridStrategy",
     "SearchStrategy",
     "Suggestion",
     "build_study",
     "decide_prune",
+    "derived_seed",
     "strategy_for",
     "to_distribution",
 ]
@@ -31,7 +33,13 @@ def strategy_for(config: ScanConfig) -> SearchStrategy:
         from scanfleet.search._optuna import OptunaStrategy
 
         return OptunaStrategy(config)
-    raise NotImplementedError(f"strategy {config.strategy.value!r} is not available yet")
+    if config.strategy is Strategy.QUEUE:
+        from scanfleet.search._queue import QueueStrategy
+
+        return QueueStrategy(config)
+    from scanfleet.search._pbt import PBTStrategy
+
+    return PBTStrategy(config)
 
 
 def __getattr__(name: str) -> Any:

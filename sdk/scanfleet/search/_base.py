@@ -3,19 +3,33 @@ state of its own between calls (everything it needs is in the scan and its trial
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from scanfleet.config import ScanConfig
-from scanfleet.records import ScanRecord, TrialRecord
+from scanfleet.records import Checkpoint, Lineage, ScanRecord, TrialRecord
 
 
 @dataclass(frozen=True)
 class Suggestion:
     params: dict[str, Any]
     cursor: int | None  # grid: the cell this is for (the store CASes the scan cursor on it)
+    slot: str | None = None  # part of the trial's identity besides params (pbt: member, generation)
+    lineage: Lineage | None = None
+    start_from: Checkpoint | None = None  # pbt: the parent's checkpoint, copied for the trial
+    sampler_attrs: dict[str, Any] = field(default_factory=dict)  # kept for the next rebuild
+
+
+SAMPLER_ATTRS = "optuna_sampler"  # user_attrs key: what a sampler keeps on its trials
+
+
+def derived_seed(*parts: object) -> int:
+    """A 32-bit seed from any parts: the same parts, the same seed, in every process."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 class SearchStrategy(ABC):
@@ -29,6 +43,10 @@ class SearchStrategy(ABC):
     @abstractmethod
     def size(self) -> int | None:
         """How many distinct suggestions exist (grid cells), or None when unbounded."""
+
+    def exhausted(self, scan: ScanRecord) -> str | None:
+        """Why nothing more will ever be suggested (e.g. "grid exhausted"), or None."""
+        return None
 
     @abstractmethod
     def suggest(

@@ -92,6 +92,9 @@ class GridStrategy(SearchStrategy):
             seen.add(canonical_params(params))
         return len(seen)
 
+    def exhausted(self, scan: ScanRecord) -> str | None:
+        return "grid exhausted" if scan.cursor >= self.size() else None
+
     def suggest(
         self, scan: ScanRecord, history: Sequence[TrialRecord], *, retry: int = 0
     ) -> Suggestion | None:

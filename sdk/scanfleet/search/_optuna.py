@@ -6,7 +6,6 @@ suggest or prune never pay it).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -31,7 +30,7 @@ from scanfleet.config import (
     UniformParam,
 )
 from scanfleet.records import ScanRecord, TrialRecord, TrialState
-from scanfleet.search._base import SearchStrategy, Suggestion
+from scanfleet.search._base import SAMPLER_ATTRS, SearchStrategy, Suggestion, derived_seed
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -59,9 +58,8 @@ def distributions(config: ScanConfig) -> dict[str, BaseDistribution]:
     return {name: to_distribution(spec) for name, spec in config.parameters.items()}
 
 
-def derived_seed(*parts: object) -> int:
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return int.from_bytes(digest[:4], "big")
+RANDOM_AFTER_DUPLICATES = 3  # suggestions that duplicated a trial before sampling at random
+_KEPT_SAMPLER_ATTR_SUFFIX = ":generation"  # GA samplers (NSGA-II) number generations on trials
 
 
 def make_sampler(config: ScanConfig, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -77,6 +75,8 @@ def make_sampler(config: ScanConfig, seed: int | None) -> optuna.samplers.BaseSa
         )
     if options.sampler == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=options.n_startup_trials)
+    if options.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=options.population_size)
     if options.sampler == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=options.n_startup_trials)
     return optuna.samplers.QMCSampler(seed=options.seed, scramble=options.seed is not None)
@@ -115,18 +115,18 @@ def build_study(
     pruner: optuna.pruners.BasePruner | None = None,
     system_attrs: Mapping[str, dict[str, Any]] | None = None,
 ) -> optuna.Study:
-    """An in-memory study holding ``trials`` in order: COMPLETED with their metric, PRUNED
-    with their last value, FAILED as FAIL, QUEUED and RUNNING as RUNNING (what TPE's
-    constant liar needs), with their intermediate values when given."""
-    direction = (
-        StudyDirection.MINIMIZE
-        if config.metric.goal.value == "minimize"
-        else StudyDirection.MAXIMIZE
-    )
+    """An in-memory study holding ``trials`` in order: COMPLETED with their metric(s),
+    PRUNED with their last value, FAILED as FAIL, QUEUED and RUNNING as RUNNING (what TPE's
+    constant liar needs), with their intermediate values when given. A scan with several
+    metrics makes a multi-objective study; a COMPLETED trial missing one of them is FAIL."""
+    objectives = config.objectives()
     study = optuna.create_study(
         storage=_AdoptingStorage(),
         study_name=STUDY_NAME,
-        direction=direction,
+        directions=[
+            StudyDirection.MINIMIZE if m.goal.value == "minimize" else StudyDirection.MAXIMIZE
+            for m in objectives
+        ],
         sampler=sampler,
         pruner=pruner,
     )
@@ -138,10 +138,11 @@ def build_study(
         params = {name: trial.params[name] for name in dists if name in trial.params}
         curve = {int(k): float(v) for k, v in curves.get(trial.trial_id, {}).items()}
         value = trial.value(metric)
+        scores = [trial.value(m.name) for m in objectives]
         values: list[float] | None
-        if trial.state is TrialState.COMPLETED and value is not None:
-            state, values = OptunaState.COMPLETE, [value]
-        elif trial.state is TrialState.PRUNED:
+        if trial.state is TrialState.COMPLETED and None not in scores:
+            state, values = OptunaState.COMPLETE, [v for v in scores if v is not None]
+        elif trial.state is TrialState.PRUNED and len(objectives) == 1:
             last = value if value is not None else (curve[max(curve)] if curve else None)
             state, values = OptunaState.PRUNED, ([last] if last is not None else None)
         elif trial.state.is_finished():
@@ -155,7 +156,10 @@ def build_study(
                 distributions={name: dists[name] for name in params},
                 values=values,
                 intermediate_values=curve,
-                system_attrs=dict((system_attrs or {}).get(trial.trial_id, {})),
+                system_attrs={
+                    **trial.user_attrs.get(SAMPLER_ATTRS, {}),
+                    **(system_attrs or {}).get(trial.trial_id, {}),
+                },
             )
         )
     study.add_trials(frozen)
@@ -177,18 +181,28 @@ class OptunaStrategy(SearchStrategy):
     def size(self) -> int | None:
         return self._size
 
+    def exhausted(self, scan: ScanRecord) -> str | None:
+        if self._size is not None and scan.trial_count >= self._size:
+            return f"search space exhausted ({self._size} distinct points)"
+        return None
+
     def suggest(
         self, scan: ScanRecord, history: Sequence[TrialRecord], *, retry: int = 0
     ) -> Suggestion | None:
-        if self._size is not None and scan.trial_count >= self._size:
+        if self.exhausted(scan) is not None:
             return None
         seed = self.config.optuna.seed
         sampler_seed = None if seed is None else derived_seed(seed, scan.trial_count, retry)
         if seed is None and retry:
             sampler_seed = derived_seed(scan.scan_id, scan.trial_count, retry)
-        study = build_study(self.config, history, sampler=make_sampler(self.config, sampler_seed))
+        sampler = make_sampler(self.config, sampler_seed)
+        if retry >= RANDOM_AFTER_DUPLICATES:  # the model keeps proposing points that ran
+            sampler = optuna.samplers.RandomSampler(seed=sampler_seed)
+        study = build_study(self.config, history, sampler=sampler)
         asked = study.ask(self._dists)
-        return Suggestion(params=_native(asked.params), cursor=None)
+        attrs = study._storage.get_trial_system_attrs(asked._trial_id)
+        kept = {k: v for k, v in attrs.items() if k.endswith(_KEPT_SAMPLER_ATTR_SUFFIX)}
+        return Suggestion(params=_native(asked.params), cursor=None, sampler_attrs=kept)
 
 
 def _finite_size(dists: Mapping[str, BaseDistribution]) -> int | None:

@@ -20,3 +20,9 @@ class InvalidValuesError(InvalidRequestError):
 
 class InvalidParamsError(InvalidRequestError):
     code = "invalid_params"
+
+
+class NoBestTrialError(ConflictError):
+    """The scan has no completed trial yet (nothing to gather seeds for)."""
+
+    code = "no_best_trial"

@@ -21,6 +21,8 @@ def complete_params(config: ScanConfig, params: dict[str, Any]) -> dict[str, Any
     Raises:
         InvalidParamsError: an unknown name, a missing one, or a value outside the space.
     """
+    if not config.parameters:  # a queue without a declared space takes any params
+        return dict(params)
     problems: list[str] = []
     unknown = sorted(set(params) - set(config.parameters))
     if unknown:

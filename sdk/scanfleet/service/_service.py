@@ -8,32 +8,49 @@ methods, so the cloud and the laptop run one control flow.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from scanfleet.config import ScanConfig, Strategy, load_config
+from scanfleet.config import ScanConfig, load_config
 from scanfleet.records import (
     Checkpoint,
     PruneDecision,
     RequeueReason,
     ScanRecord,
     ScanStatus,
+    SeedSummary,
     TrialRecord,
     TrialState,
     new_scan_id,
     scan_id_of,
     trial_id_for,
 )
-from scanfleet.search import GridStrategy, SearchStrategy, strategy_for
+from scanfleet.runtime.checkpoints import CheckpointError
+from scanfleet.search import SAMPLER_ATTRS, SearchStrategy, Suggestion, strategy_for
+from scanfleet.service._checkpoint_copy import CheckpointCopier
+from scanfleet.service._completion import completion_reason
 from scanfleet.service._errors import (
     InvalidValuesError,
+    NoBestTrialError,
     ScanCancelledConflictError,
     ScanFinishedError,
 )
+from scanfleet.service._inputs import InputsNotStoredError, InputStore
 from scanfleet.service._params import complete_params
+from scanfleet.service._results import (
+    TAG_REUSED_FROM,
+    TAG_SEED_OF,
+    best_of,
+    is_seed_run,
+    pareto_front,
+)
+from scanfleet.service._reuse import check_earlier_scans, reusable_result, warm_start_trials
+from scanfleet.service._seeds import DEFAULT_SEED_PARAM, queue_seed_runs, seed_summary
 from scanfleet.store import (
     InsertResult,
     ScanNotFoundError,
@@ -42,6 +59,8 @@ from scanfleet.store import (
     TrialStore,
 )
 
+logger = logging.getLogger("scanfleet.service")
+
 _MAX_DUPLICATE_SUGGESTIONS = 20  # a sampler that repeats itself this often has run dry
 _MAX_CLAIM_ROUNDS = 10_000  # bounds the loop over grid cells that duplicate earlier cells
 
@@ -49,21 +68,34 @@ UNFINISHED = frozenset({TrialState.QUEUED, TrialState.RUNNING})
 
 
 class ScanSummary(BaseModel):
-    """A scan with what people ask about it: counts per state and the best trial."""
+    """A scan with what people ask about it: counts per state, the best trial, the best
+    trials (the Pareto front of several metrics) and the seed runs of the best one."""
 
     scan: ScanRecord
     counts: dict[TrialState, int]
     best_trial: TrialRecord | None
-    planned_trials: int  # max_run, or fewer when the grid has fewer cells
+    planned_trials: int  # max_run, or fewer when the strategy has fewer; plus seed runs
+    best_trials: list[TrialRecord] = Field(default_factory=list)
+    seeds: SeedSummary | None = None
 
 
 class ScanService:
     """The use cases. ``now`` is injectable so tests control leases and durations."""
 
-    def __init__(self, store: TrialStore, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: TrialStore,
+        *,
+        now: Callable[[], float] = time.time,
+        inputs: InputStore | None = None,
+        checkpoint_s3_client: Any = None,
+    ) -> None:
         self.store = store
+        self.inputs = inputs  # where uploaded scripts go (None: uploads are refused)
+        self.checkpoints = CheckpointCopier(s3_client=checkpoint_s3_client)  # PBT children
         self._now = now
         self._strategies: dict[str, tuple[str, SearchStrategy]] = {}
+        self._warm_starts: dict[str, list[TrialRecord]] = {}
 
     # ---- scans -------------------------------------------------------------------------
 
@@ -74,16 +106,22 @@ class ScanService:
         *,
         owner: str,
         client_token: str | None = None,
+        script_content: str | None = None,
     ) -> tuple[ScanRecord, bool]:
-        """Validate and store a scan (idempotent by ``client_token``).
+        """Validate and store a scan (idempotent by ``client_token``). ``script_content``
+        is the text of the config's ``script``, uploaded with the scan: it is stored, and
+        the config's ``script`` becomes the URI of the stored copy.
 
         Returns:
             The scan, and False when ``client_token`` named an existing scan.
 
         Raises:
-            ConfigError: the config is invalid; nothing is stored.
+            ConfigError: the config is invalid (also when a ``reuse_from`` or
+                ``warm_start_from`` scan is not the owner's or has another space);
+                nothing is stored.
         """
         cfg = load_config(config)
+        check_earlier_scans(self.store, cfg, owner)
         scan = ScanRecord(
             scan_id=new_scan_id(),
             name=name,
@@ -94,7 +132,24 @@ class ScanService:
             client_token=client_token,
             created_at=self._now(),
         )
-        return self.store.create_scan(scan)
+        if script_content is None:
+            return self.store.create_scan(scan)
+        return self._create_with_script(scan, cfg, script_content)
+
+    def _create_with_script(
+        self, scan: ScanRecord, cfg: ScanConfig, script_content: str
+    ) -> tuple[ScanRecord, bool]:
+        if self.inputs is None:
+            raise InputsNotStoredError("this API does not store uploaded scripts")
+        if not cfg.script:
+            raise InvalidValuesError("script_content needs the config's 'script' (its file name)")
+        name = cfg.script.replace("\\", "/").rsplit("/", 1)[-1]
+        uri = self.inputs.put(scan.scan_id, name, script_content.encode())
+        scan.config["script"] = uri
+        stored, created = self.store.create_scan(scan)
+        if not created:  # the client token named an earlier scan: keep its own copy
+            self.inputs.delete(scan.scan_id)
+        return stored, created
 
     def get_scan(self, scan_id: str, *, owner: str) -> ScanRecord:
         """Raises ScanNotFoundError, also when the scan belongs to another owner."""
@@ -106,14 +161,20 @@ class ScanService:
     def summarize(self, scan_id: str, *, owner: str) -> ScanSummary:
         scan = self.get_scan(scan_id, owner=owner)
         config = self.config_of(scan)
-        planned = scan.max_run
-        if config.strategy is Strategy.GRID:
-            planned = min(planned, GridStrategy(config).size())
+        size = self._strategy(scan).size()
+        planned = scan.max_run if size is None else min(scan.max_run, size)
+        if config.seeds is not None:
+            planned += config.seeds.n
+        trials = self.store.list_trials(scan_id)
+        done = [t for t in trials if t.state is TrialState.COMPLETED]
+        best = best_of(done, config)
         return ScanSummary(
             scan=scan,
             counts=self.store.counts(scan_id),
-            best_trial=self.best_trial(scan_id, owner=owner),
+            best_trial=best,
             planned_trials=planned,
+            best_trials=pareto_front(done, config),
+            seeds=seed_summary(trials, config, best) if best else None,
         )
 
     def list_scans(
@@ -135,6 +196,43 @@ class ScanService:
             )
         for trial in self.store.iter_trials(scan_id, states=UNFINISHED):
             self._finish_quietly(trial.trial_id, TrialState.FAILED, reason="scan cancelled")
+        return self.store.get_scan(scan_id)
+
+    def delete_scan(self, scan_id: str, *, owner: str) -> ScanRecord:
+        """Delete the scan and its trials (Schedy's ``delete``, Oscar's ``resume: False``).
+        Workers of its running trials learn it at their next heartbeat (404).
+
+        Raises:
+            ScanNotFoundError: no such scan for this owner (also when deleted before).
+        """
+        self.get_scan(scan_id, owner=owner)
+        self._strategies.pop(scan_id, None)
+        deleted = self.store.delete_scan(scan_id)
+        if self.inputs is not None:
+            self.inputs.delete(scan_id)
+        return deleted
+
+    def set_status(self, scan_id: str, status: ScanStatus, *, owner: str) -> ScanRecord:
+        """Mark a RUNNING scan done (COMPLETED: nothing more is handed out; Schedy's DONE,
+        a paused experiment) or a COMPLETED one running again. The same status: no change.
+
+        Raises:
+            InvalidValuesError: ``status`` is not RUNNING or COMPLETED.
+            ScanCancelledConflictError: the scan was cancelled or failed.
+        """
+        if status not in (ScanStatus.RUNNING, ScanStatus.COMPLETED):
+            raise InvalidValuesError("a scan can only be marked RUNNING or COMPLETED")
+        scan = self.get_scan(scan_id, owner=owner)
+        if scan.status in (ScanStatus.CANCELLED, ScanStatus.FAILED):
+            raise ScanCancelledConflictError(f"scan {scan_id} is {scan.status.value}")
+        if scan.status is not status:
+            self.store.set_scan_status(
+                scan_id,
+                status,
+                reason=f"marked {status.value} by user",
+                expected=scan.status,
+                now=self._now(),
+            )
         return self.store.get_scan(scan_id)
 
     def extend(self, scan_id: str, max_run: int, *, owner: str) -> ScanRecord:
@@ -202,27 +300,16 @@ class ScanService:
         for _ in range(_MAX_CLAIM_ROUNDS):
             if self._stop_reason(scan, config, strategy) is not None:
                 break
-            history = self.store.list_trials(scan.scan_id) if strategy.needs_history else ()
-            suggestion = strategy.suggest(scan, history, retry=retry)
+            suggestion = strategy.suggest(scan, self._history(scan, strategy), retry=retry)
             if suggestion is None:
                 break
-            params = complete_params(config, suggestion.params)
-            now = self._now()
-            trial = TrialRecord(
-                scan_id=scan.scan_id,
-                trial_id=trial_id_for(scan.scan_id, params),
-                number=scan.trial_count,
-                params=params,
-                state=TrialState.RUNNING,
-                attempt=1,
-                worker_id=worker_id,
-                lease_expires_at=now + lease,
-                created_at=now,
-                started_at=now,
-            )
+            trial = self._new_trial(scan, config, suggestion, worker_id, lease)
             result = self.store.insert_trial(
                 trial, expected_cursor=suggestion.cursor, max_trials=scan.max_run
             )
+            if result is InsertResult.CREATED and trial.state is TrialState.COMPLETED:
+                scan = self.store.get_scan(scan.scan_id)  # a reused result: suggest again
+                continue
             if result is InsertResult.CREATED:
                 return self.store.get_trial(trial.trial_id)
             if result is InsertResult.DUPLICATE:
@@ -238,7 +325,85 @@ class ScanService:
         self._finish_scan_if_done(scan.scan_id)
         scan = self.store.get_scan(scan.scan_id)
         self._raise_if_finished(scan)
-        return None
+        # the end of the search may have queued seed runs
+        return self.store.claim_queued(
+            scan.scan_id, worker_id, lease_seconds=lease, now=self._now()
+        )
+
+    def _history(self, scan: ScanRecord, strategy: SearchStrategy) -> list[TrialRecord]:
+        """What the strategy learns from: the warm-start trials of earlier scans, then the
+        scan's own trials but its seed runs."""
+        if not strategy.needs_history:
+            return []
+        config = self.config_of(scan)
+        warm: list[TrialRecord] = []
+        if config.warm_start_from:
+            if scan.scan_id not in self._warm_starts:
+                self._warm_starts[scan.scan_id] = warm_start_trials(self.store, config)
+            warm = self._warm_starts[scan.scan_id]
+        own = [t for t in self.store.list_trials(scan.scan_id) if not is_seed_run(t)]
+        return warm + own
+
+    def _new_trial(
+        self,
+        scan: ScanRecord,
+        config: ScanConfig,
+        suggestion: Suggestion,
+        worker_id: str,
+        lease: float,
+    ) -> TrialRecord:
+        """The trial a suggestion makes: RUNNING for ``worker_id``; COMPLETED when a
+        ``reuse_from`` scan ran these parameters; with its lineage and a copy of its
+        parent's checkpoint (pbt)."""
+        # a grid cell is complete, and its conditions may set values the lists lack
+        grid_cell = suggestion.cursor is not None
+        params = suggestion.params if grid_cell else complete_params(config, suggestion.params)
+        trial_id = trial_id_for(scan.scan_id, params, slot=suggestion.slot)
+        now = self._now()
+        trial = TrialRecord(
+            scan_id=scan.scan_id,
+            trial_id=trial_id,
+            number=scan.trial_count,
+            params=params,
+            state=TrialState.RUNNING,
+            attempt=1,
+            worker_id=worker_id,
+            lease_expires_at=now + lease,
+            created_at=now,
+            started_at=now,
+            lineage=suggestion.lineage,
+            checkpoint=self._start_checkpoint(suggestion, trial_id),
+            user_attrs={SAMPLER_ATTRS: suggestion.sampler_attrs}
+            if suggestion.sampler_attrs
+            else {},
+        )
+        earlier = reusable_result(self.store, config, params) if suggestion.slot is None else None
+        if earlier is None:
+            return trial
+        return trial.model_copy(
+            update={
+                "state": TrialState.COMPLETED,
+                "values": dict(earlier.values),
+                "attempt": 0,
+                "worker_id": None,
+                "lease_expires_at": None,
+                "started_at": None,
+                "finished_at": now,
+                "tags": {TAG_REUSED_FROM: earlier.trial_id},
+            }
+        )
+
+    def _start_checkpoint(self, suggestion: Suggestion, trial_id: str) -> Checkpoint | None:
+        """A copy of the parent's checkpoint, for a pbt trial that starts from one."""
+        parent = suggestion.lineage.parent_trial_id if suggestion.lineage else None
+        if suggestion.start_from is None or parent is None:
+            return None
+        try:
+            uri = self.checkpoints.copy(suggestion.start_from.uri, parent, trial_id)
+        except (CheckpointError, OSError) as exc:
+            logger.warning("trial %s starts from scratch: %s", trial_id, exc)
+            return None
+        return Checkpoint(step=suggestion.start_from.step, uri=uri)
 
     def add_trial(
         self,
@@ -283,10 +448,12 @@ class ScanService:
         self, trial_id: str, worker_id: str, *, owner: str, lease_seconds: float | None = None
     ) -> TrialRecord | None:
         """Claim one named QUEUED trial (the Batch job of a lane runs the trial the state
-        machine chose). Returns None when another worker holds it."""
+        machine chose). Returns None when another worker holds it. A holder whose lease
+        ran out (its machine vanished; Batch retries the job) loses it first."""
         scan = self._scan_of_trial(trial_id, owner)
         self._raise_if_finished(scan)
         lease = lease_seconds or self.config_of(scan).execution.lease_seconds
+        self.reclaim_stale(scan.scan_id, owner=owner)
         return self.store.claim_trial(trial_id, worker_id, lease_seconds=lease, now=self._now())
 
     # ---- while a trial runs --------------------------------------------------------------
@@ -296,10 +463,36 @@ class ScanService:
         return self.store.get_trial(trial_id)
 
     def list_trials(
-        self, scan_id: str, *, owner: str, states: frozenset[TrialState] | None = None
+        self,
+        scan_id: str,
+        *,
+        owner: str,
+        states: frozenset[TrialState] | None = None,
+        after: int = -1,
+        limit: int | None = None,
     ) -> list[TrialRecord]:
+        """The scan's trials by number; with ``limit``, one page of them: at most ``limit``
+        trials numbered above ``after`` (the last number of the previous page)."""
         self.get_scan(scan_id, owner=owner)
-        return self.store.list_trials(scan_id, states=states)
+        trials = self.store.iter_trials(scan_id, states=states, after=after)
+        return list(itertools.islice(trials, limit))
+
+    def intermediate_values(
+        self,
+        scan_id: str,
+        *,
+        owner: str,
+        metric: str | None = None,
+        states: frozenset[TrialState] | None = None,
+    ) -> tuple[str, dict[str, dict[int, float]]]:
+        """The curves ``{trial_id: {step: value}}`` of one metric (default: the scan's),
+        only of the trials in ``states`` when given."""
+        scan = self.get_scan(scan_id, owner=owner)
+        metric = metric or self.config_of(scan).metric.name
+        trial_ids = None
+        if states is not None:
+            trial_ids = [t.trial_id for t in self.store.iter_trials(scan_id, states=states)]
+        return metric, self.store.intermediate_values(scan_id, metric, trial_ids=trial_ids)
 
     def heartbeat(self, trial_id: str, *, owner: str, worker_id: str, attempt: int) -> TrialRecord:
         """Extend the lease. Raises LeaseLostError, TrialFinishedError (also when the scan
@@ -324,6 +517,8 @@ class ScanService:
         if metric != config.metric.name:
             reason = f"pruning watches {config.metric.name}, not {metric}"
             return PruneDecision(step=step, prune=False, reason=reason)
+        if TAG_SEED_OF in self.store.get_trial(trial_id).tags:
+            return PruneDecision(step=step, prune=False, reason="seed runs are not pruned")
         from scanfleet.search import decide_prune
 
         decision = decide_prune(
@@ -350,17 +545,26 @@ class ScanService:
         owner: str,
         attempt: int | None = None,
     ) -> TrialRecord:
-        """Finish a trial with its metric(s). A plain number is the scan's metric.
+        """Finish a trial with its metric(s). A plain number is the scan's metric. A metric
+        of several (``metrics``) that is not given is the last value the trial reported
+        for it.
 
         Raises:
-            InvalidValuesError: the scan's metric is missing or not a finite number.
+            InvalidValuesError: a metric of the scan is missing or not a finite number.
             TrialFinishedError, LeaseLostError.
         """
         scan = self._scan_of_trial(trial_id, owner)
-        metric = self.config_of(scan).metric.name
+        config = self.config_of(scan)
+        metric = config.metric.name
         if not isinstance(values, dict):
             values = {metric: values}
-        checked = _finite_values(values, required=metric)
+        required = [m.name for m in config.objectives()]
+        for name in required:
+            if name not in values:
+                curve = self.store.intermediate_values(scan.scan_id, name).get(trial_id)
+                if curve:
+                    values = {**values, name: curve[max(curve)]}
+        checked = _finite_values(values, required=required)
         trial = self.store.finish_trial(
             trial_id,
             TrialState.COMPLETED,
@@ -455,8 +659,63 @@ class ScanService:
     # ---- results -------------------------------------------------------------------------
 
     def best_trial(self, scan_id: str, *, owner: str) -> TrialRecord | None:
+        """The best COMPLETED trial by the scan's metric (the first of several); seed runs
+        are left out."""
         scan = self.get_scan(scan_id, owner=owner)
-        return _best(self.store.list_trials(scan_id, states=_COMPLETED), self.config_of(scan))
+        return best_of(self.store.list_trials(scan_id, states=_COMPLETED), self.config_of(scan))
+
+    def best_trials(self, scan_id: str, *, owner: str) -> list[TrialRecord]:
+        """The Pareto front of the scan's metrics: the COMPLETED trials that no other one
+        beats on every metric. With a single metric: the best trial (and its equals)."""
+        scan = self.get_scan(scan_id, owner=owner)
+        done = self.store.list_trials(scan_id, states=_COMPLETED)
+        return pareto_front(done, self.config_of(scan))
+
+    def gather_seeds(self, scan_id: str, n: int, *, owner: str) -> SeedSummary:
+        """Queue the best trial's parameters with seeds 0 .. n-1 (hypnettorch); a COMPLETED
+        scan runs again for them. Asking again adds only the missing seeds.
+
+        Raises:
+            InvalidValuesError: ``n`` < 1.
+            NoBestTrialError: no trial has completed yet.
+            ScanCancelledConflictError: the scan was cancelled or failed.
+        """
+        if n < 1:
+            raise InvalidValuesError("n must be at least 1")
+        scan = self.get_scan(scan_id, owner=owner)
+        if scan.status in (ScanStatus.CANCELLED, ScanStatus.FAILED):
+            raise ScanCancelledConflictError(f"scan {scan_id} is {scan.status.value}")
+        config = self.config_of(scan)
+        best = self.best_trial(scan_id, owner=owner)
+        if best is None:
+            raise NoBestTrialError(f"scan {scan_id} has no completed trial to gather seeds for")
+        param = config.seeds.param if config.seeds is not None else DEFAULT_SEED_PARAM
+        created = queue_seed_runs(self.store, scan, best, n, param, self._now())
+        if created and scan.status is ScanStatus.COMPLETED:
+            self.store.set_scan_status(
+                scan_id,
+                ScanStatus.RUNNING,
+                reason=f"gathering {n} seeds",
+                expected=ScanStatus.COMPLETED,
+                now=self._now(),
+            )
+        summary = self.seed_summary(scan_id, owner=owner)
+        assert summary is not None  # the runs were just queued
+        return summary
+
+    def seed_summary(self, scan_id: str, *, owner: str) -> SeedSummary | None:
+        """Mean, std and SEM of every metric over the seed runs of the best trial; None
+        when none were queued."""
+        scan = self.get_scan(scan_id, owner=owner)
+        config = self.config_of(scan)
+        trials = self.store.list_trials(scan_id)
+        best = best_of([t for t in trials if t.state is TrialState.COMPLETED], config)
+        return seed_summary(trials, config, best) if best is not None else None
+
+    def tag_trial(self, trial_id: str, tags: dict[str, str], *, owner: str) -> TrialRecord:
+        """Merge tags into a trial (finished ones too: tags are annotations)."""
+        self._scan_of_trial(trial_id, owner)
+        return self.store.set_trial_tags(trial_id, tags)
 
     # ---- internals -----------------------------------------------------------------------
 
@@ -487,28 +746,12 @@ class ScanService:
         """Why no new trial should be created, or None."""
         if scan.trial_count >= scan.max_run:
             return f"max_run ({scan.max_run}) reached"
-        size = strategy.size()
-        if size is not None and scan.cursor >= size:
-            return "grid exhausted"
-        completion = config.completion
-        if completion.target is None and completion.patience is None:
-            return None
-        done = self.store.list_trials(scan.scan_id, states=_COMPLETED)
-        best = _best(done, config)
-        metric = config.metric.name
-        if completion.target is not None and best is not None:
-            value = best.values[metric]
-            reached = (
-                value <= completion.target if _minimize(config) else value >= completion.target
-            )
-            if reached:
-                return f"target {completion.target} reached ({value})"
-        if completion.patience is not None and best is not None:
-            order = sorted(done, key=lambda t: (t.finished_at or 0.0, t.number))
-            since_best = len(order) - 1 - order.index(best)
-            if since_best >= completion.patience:
-                return f"no improvement in {since_best} trials (patience {completion.patience})"
-        return None
+        exhausted = strategy.exhausted(scan)
+        if exhausted is not None:
+            return exhausted
+        return completion_reason(
+            config, scan, lambda: self.store.list_trials(scan.scan_id), self._now()
+        )
 
     def _finish_scan_if_done(self, scan_id: str) -> None:
         """COMPLETED when nothing is queued or running and nothing more will be suggested;
@@ -530,7 +773,22 @@ class ScanService:
         reason = self._stop_reason(scan, config, self._strategy(scan))
         if reason is None:
             return
+        if config.seeds is not None and self._start_seed_runs(scan, config):
+            return
         self.store.set_scan_status(scan_id, ScanStatus.COMPLETED, reason=reason, now=now)
+
+    def _start_seed_runs(self, scan: ScanRecord, config: ScanConfig) -> bool:
+        """At the end of the search, once: queue the seed runs of the best trial. Returns
+        True when runs were queued (the scan goes on for them)."""
+        assert config.seeds is not None
+        trials = self.store.list_trials(scan.scan_id)
+        if any(TAG_SEED_OF in t.tags for t in trials):
+            return False  # the seed runs were queued before: they are done now
+        best = best_of([t for t in trials if t.state is TrialState.COMPLETED], config)
+        if best is None:
+            return False
+        n, param = config.seeds.n, config.seeds.param
+        return queue_seed_runs(self.store, scan, best, n, param, self._now()) > 0
 
     def _finish_quietly(self, trial_id: str, state: TrialState, *, reason: str) -> None:
         with contextlib.suppress(TrialFinishedError):
@@ -540,22 +798,13 @@ class ScanService:
 _COMPLETED = frozenset({TrialState.COMPLETED})
 
 
-def _minimize(config: ScanConfig) -> bool:
-    return config.metric.goal.value == "minimize"
-
-
-def _best(trials: list[TrialRecord], config: ScanConfig) -> TrialRecord | None:
-    metric = config.metric.name
-    scored = [t for t in trials if t.value(metric) is not None]
-    if not scored:
-        return None
-    pick = min if _minimize(config) else max
-    return pick(scored, key=lambda t: t.values[metric])
-
-
-def _finite_values(values: dict[str, Any], *, required: str) -> dict[str, float]:
-    if required not in values:
-        raise InvalidValuesError(f"values must include the scan's metric {required!r}")
+def _finite_values(values: dict[str, Any], *, required: list[str]) -> dict[str, float]:
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise InvalidValuesError(
+            f"values must include the scan's metric {missing[0]!r}"
+            + (f" (missing: {', '.join(map(repr, missing))})" if len(missing) > 1 else "")
+        )
     out: dict[str, float] = {}
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float):

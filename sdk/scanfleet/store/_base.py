@@ -32,7 +32,7 @@ time and leases never depend on the store's clock.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from enum import StrEnum
 
 from scanfleet.errors import ConflictError, NotFoundError
@@ -135,6 +135,18 @@ class TrialStore(ABC):
         """
 
     @abstractmethod
+    def delete_scan(self, scan_id: str) -> ScanRecord:
+        """Delete the scan, its trials, their intermediate values and its client token
+        (a later ``create_scan`` with that token makes a new scan). The scan goes first:
+        once this returns or fails midway, ``get_scan`` raises ScanNotFoundError.
+
+        Returns:
+            The scan as it was.
+        Raises:
+            ScanNotFoundError: no such scan (also when it was deleted before).
+        """
+
+    @abstractmethod
     def set_max_run(self, scan_id: str, max_run: int) -> ScanRecord:
         """Change ``max_run`` (``extend``). Raises ScanNotFoundError."""
 
@@ -154,7 +166,8 @@ class TrialStore(ABC):
         expected_cursor: int | None = None,
         max_trials: int | None = None,
     ) -> InsertResult:
-        """Create a trial (QUEUED, or RUNNING when it is claimed on creation) and increment
+        """Create a trial (QUEUED; RUNNING when it is claimed on creation; COMPLETED when it
+        takes the result of an identical trial of an earlier scan) and increment
         the scan's ``trial_count`` in one atomic write. With ``expected_cursor`` the scan's
         cursor must equal it and is advanced by one in the same write.
 
@@ -174,10 +187,12 @@ class TrialStore(ABC):
 
     @abstractmethod
     def iter_trials(
-        self, scan_id: str, *, states: frozenset[TrialState] | None = None
+        self, scan_id: str, *, states: frozenset[TrialState] | None = None, after: int = -1
     ) -> Iterator[TrialRecord]:
         """The scan's trials by ``number``, streamed (a 100,000-trial scan is not held in
-        memory by the store), in ``states`` (None: every state)."""
+        memory by the store), in ``states`` (None: every state), from the first one whose
+        number is above ``after`` (the cursor of a paginated listing: the last number of
+        the previous page)."""
 
     def list_trials(
         self, scan_id: str, *, states: frozenset[TrialState] | None = None
@@ -220,8 +235,11 @@ class TrialStore(ABC):
         write wins) and raise the trial's ``last_step``. Raises TrialFinishedError."""
 
     @abstractmethod
-    def intermediate_values(self, scan_id: str, metric: str) -> dict[str, dict[int, float]]:
-        """``{trial_id: {step: value}}`` for one metric over the scan's trials."""
+    def intermediate_values(
+        self, scan_id: str, metric: str, *, trial_ids: Collection[str] | None = None
+    ) -> dict[str, dict[int, float]]:
+        """``{trial_id: {step: value}}`` for one metric over the scan's trials (only over
+        ``trial_ids`` when given: reads just their curves, e.g. the running trials')."""
 
     @abstractmethod
     def set_prune_decision(self, trial_id: str, decision: PruneDecision) -> None:

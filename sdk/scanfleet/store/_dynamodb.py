@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from scanfleet.errors import ScanfleetError
@@ -220,6 +220,39 @@ class DynamoDBTrialStore(TransitionStore):
             return False
         return True
 
+    def delete_scan(self, scan_id: str) -> ScanRecord:
+        try:
+            old = self.client.delete_item(
+                TableName=self.table,
+                Key=self.layout.scan_key(scan_id),
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": self.layout.partition_key},
+                ReturnValues="ALL_OLD",
+            )["Attributes"]
+        except self._condition_failed:
+            raise _scan_not_found(scan_id) from None
+        scan = self._decode_scan(old)
+        pk, sk = self.layout.partition_key, self.layout.sort_key
+        keys = [
+            {pk: item[pk], sk: item[sk]}
+            for item in self._query(
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": pk, "#sk": sk},
+                ExpressionAttributeValues={":pk": self.layout.scan_key(scan_id)[pk]},
+                ProjectionExpression="#pk, #sk",
+            )
+        ]
+        if scan.client_token is not None:
+            keys.append(self.layout.token_key(scan.owner, scan.client_token))
+        for start in range(0, len(keys), 25):  # BatchWriteItem's limit
+            requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
+            while requests:
+                answer = self.client.batch_write_item(RequestItems={self.table: requests})
+                requests = answer.get("UnprocessedItems", {}).get(self.table, [])
+                if requests:
+                    _back_off()
+        return scan
+
     def set_max_run(self, scan_id: str, max_run: int) -> ScanRecord:
         try:
             item = self._update_scan(
@@ -331,16 +364,16 @@ class DynamoDBTrialStore(TransitionStore):
         return self._decode_trial(self._get_trial_item(trial_id))[0]
 
     def iter_trials(
-        self, scan_id: str, *, states: frozenset[TrialState] | None = None
+        self, scan_id: str, *, states: frozenset[TrialState] | None = None, after: int = -1
     ) -> Iterator[TrialRecord]:
         if states is not None and not states:
             return
         index = self.layout.number
         query: dict[str, Any] = {
             "IndexName": index.name,
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": index.partition_key},
-            "ExpressionAttributeValues": {":s": _s(scan_id)},
+            "KeyConditionExpression": "#s = :s AND #n > :n",
+            "ExpressionAttributeNames": {"#s": index.partition_key, "#n": index.sort_key},
+            "ExpressionAttributeValues": {":s": _s(scan_id), ":n": _n(after)},
         }
         if states is not None:
             marks = [f":st{i}" for i in range(len(states))]
@@ -406,25 +439,32 @@ class DynamoDBTrialStore(TransitionStore):
 
         self._change_trial(trial_id, lambda t: _rules.reported(t, step), also=curve_item)
 
-    def intermediate_values(self, scan_id: str, metric: str) -> dict[str, dict[int, float]]:
+    def intermediate_values(
+        self, scan_id: str, metric: str, *, trial_ids: Collection[str] | None = None
+    ) -> dict[str, dict[int, float]]:
+        """One query over the scan's curves of ``metric``, or one per trial in
+        ``trial_ids`` (its curve items share the prefix ``CURVE#<metric>#<trial_id>#``)."""
+        prefix = self.layout.curve_prefix(metric)
+        prefixes = [prefix] if trial_ids is None else [f"{prefix}{t}#" for t in sorted(trial_ids)]
         out: dict[str, dict[int, float]] = {}
-        for item in self._query(
-            KeyConditionExpression="#pk = :p AND begins_with(#sk, :c)",
-            FilterExpression="#m = :m",  # a metric named "loss#x" shares the prefix of "loss"
-            ExpressionAttributeNames={
-                "#pk": self.layout.partition_key,
-                "#sk": self.layout.sort_key,
-                "#m": Attr.METRIC,
-            },
-            ExpressionAttributeValues={
-                ":p": _s(f"SCAN#{scan_id}"),
-                ":c": _s(self.layout.curve_prefix(metric)),
-                ":m": _s(metric),
-            },
-            ConsistentRead=True,
-        ):
-            steps = out.setdefault(item[Attr.TRIAL_ID]["S"], {})
-            steps[int(item[Attr.STEP]["N"])] = float(item[Attr.VALUE]["S"])
+        for start in prefixes:
+            for item in self._query(
+                KeyConditionExpression="#pk = :p AND begins_with(#sk, :c)",
+                FilterExpression="#m = :m",  # a metric named "loss#x" shares the prefix of "loss"
+                ExpressionAttributeNames={
+                    "#pk": self.layout.partition_key,
+                    "#sk": self.layout.sort_key,
+                    "#m": Attr.METRIC,
+                },
+                ExpressionAttributeValues={
+                    ":p": _s(f"SCAN#{scan_id}"),
+                    ":c": _s(start),
+                    ":m": _s(metric),
+                },
+                ConsistentRead=True,
+            ):
+                steps = out.setdefault(item[Attr.TRIAL_ID]["S"], {})
+                steps[int(item[Attr.STEP]["N"])] = float(item[Attr.VALUE]["S"])
         return out
 
     def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -211,6 +211,15 @@ class SQLiteTrialStore(TransitionStore):
 
         return self._change_scan(scan_id, change) is not None
 
+    def delete_scan(self, scan_id: str) -> ScanRecord:
+        def delete(conn: sqlite3.Connection) -> ScanRecord:
+            scan = _scan_in(conn, scan_id)
+            for table in ("scans", "trials", "curves"):
+                conn.execute(f"DELETE FROM {table} WHERE scan_id = ?", (scan_id,))
+            return scan
+
+        return self._atomic(delete)
+
     def set_max_run(self, scan_id: str, max_run: int) -> ScanRecord:
         changed = self._change_scan(scan_id, lambda s: s.model_copy(update={"max_run": max_run}))
         assert changed is not None
@@ -267,10 +276,10 @@ class SQLiteTrialStore(TransitionStore):
         return load(TrialRecord, rows[0][0])
 
     def iter_trials(
-        self, scan_id: str, *, states: frozenset[TrialState] | None = None
+        self, scan_id: str, *, states: frozenset[TrialState] | None = None, after: int = -1
     ) -> Iterator[TrialRecord]:
         state_sql, state_args = _states_clause(states)
-        last = -1
+        last = after
         while True:
             rows = self._read(
                 "SELECT record, number FROM trials WHERE scan_id = ? AND number > ?"
@@ -314,12 +323,18 @@ class SQLiteTrialStore(TransitionStore):
 
         self._atomic(record)
 
-    def intermediate_values(self, scan_id: str, metric: str) -> dict[str, dict[int, float]]:
+    def intermediate_values(
+        self, scan_id: str, metric: str, *, trial_ids: Collection[str] | None = None
+    ) -> dict[str, dict[int, float]]:
         out: dict[str, dict[int, float]] = {}
+        only, args = "", [scan_id, metric]
+        if trial_ids is not None:
+            args += sorted(trial_ids)
+            only = f" AND trial_id IN ({', '.join('?' * len(trial_ids))})"
         rows = self._read(
-            "SELECT trial_id, step, value FROM curves WHERE scan_id = ? AND metric = ?"
+            f"SELECT trial_id, step, value FROM curves WHERE scan_id = ? AND metric = ?{only}"
             " ORDER BY trial_id, step",
-            (scan_id, metric),
+            args,
         )
         for trial_id, step, value in rows:
             out.setdefault(trial_id, {})[step] = float(value)

@@ -52,9 +52,12 @@ ROUTES = [
     CREATE,
     Route("GET", "/scans"),
     Route("GET", "/scans/{scan}"),
+    Route("DELETE", "/scans/{scan}"),
     Route("POST", "/scans/{scan}/cancel"),
+    Route("POST", "/scans/{scan}/status", {"status": "COMPLETED"}, ("status",), {"status": "X"}),
     Route("POST", "/scans/{scan}/extend", {"max_run": 50}, ("max_run",), {"max_run": 0}),
     Route("GET", "/scans/{scan}/trials"),
+    Route("GET", "/scans/{scan}/intermediate-values"),
     Route("POST", "/scans/{scan}/trials", {"params": {"a": 1}}, ("params",)),
     Route(
         "POST",
@@ -63,6 +66,9 @@ ROUTES = [
         ("worker_id",),
         {"worker_id": "", "lease_seconds": 0},
     ),
+    Route("GET", "/scans/{scan}/best-trials"),
+    Route("POST", "/scans/{scan}/seeds", {"n": 3}, ("n",), {"n": 0}),
+    Route("POST", "/trials/{trial}/tags", {"tags": {"k": "v"}}, ("tags",), {"tags": {}}),
     Route("GET", "/trials/{trial}"),
     Route(
         "POST",
@@ -162,6 +168,9 @@ BAD_QUERIES = [
     ("/scans?status=SLEEPING", "query.status"),
     ("/scans?tag=no-colon", "query.tag"),
     ("/scans/{scan}/trials?state=SLEEPING", "query.state"),
+    ("/scans/{scan}/trials?limit=0", "query.limit"),
+    ("/scans/{scan}/trials?after=first", "query.after"),
+    ("/scans/{scan}/intermediate-values?state=SLEEPING", "query.state"),
 ]
 
 UNKNOWN_SCAN_IDS = ["nope", "sc0000000000", "sc0000000000-ffffffffffffffff", "x" * 300]

@@ -122,6 +122,37 @@ def test_get_trials_lists_a_scans_trials_filtered_by_state(api: Api) -> None:
     assert [t["trial_id"] for t in done] == [first["trial_id"]]
 
 
+def test_get_trials_answers_pages_that_follow_next_after_to_the_last(api: Api) -> None:
+    scan_id = api.create_scan({**GRID, "parameters": {"a": {"values": [1, 2, 3, 4, 5]}}})
+    for _ in range(5):
+        claim(api, scan_id)
+    numbers, after, pages = [], -1, 0
+    while after is not None:
+        page = api("GET", f"/scans/{scan_id}/trials?limit=2&after={after}").body
+        numbers += [t["number"] for t in page["trials"]]
+        after, pages = page["next_after"], pages + 1
+    assert numbers == [0, 1, 2, 3, 4] and pages == 3
+    assert api("GET", f"/scans/{scan_id}/trials").body["next_after"] is None
+
+
+def test_intermediate_values_answers_the_curves_of_the_scans_metric_by_trial(api: Api) -> None:
+    scan_id = api.create_scan()
+    first, second = claim(api, scan_id), claim(api, scan_id)
+    for trial, step, value in ((first, 1, 0.9), (first, 2, 0.5), (second, 1, 0.7)):
+        body = {"metric": "loss", "step": step, "value": value}
+        assert api("POST", f"/trials/{trial['trial_id']}/reports", body).status == 200
+    api("POST", f"/trials/{first['trial_id']}/complete", {"value": 0.5})
+    every = api("GET", f"/scans/{scan_id}/intermediate-values").body
+    assert every == {
+        "metric": "loss",
+        "trials": {first["trial_id"]: {"1": 0.9, "2": 0.5}, second["trial_id"]: {"1": 0.7}},
+    }
+    running = api("GET", f"/scans/{scan_id}/intermediate-values?state=RUNNING").body["trials"]
+    assert running == {second["trial_id"]: {"1": 0.7}}
+    other = api("GET", f"/scans/{scan_id}/intermediate-values?metric=acc").body
+    assert other == {"metric": "acc", "trials": {}}
+
+
 def test_post_trials_queues_a_trial_201_and_the_same_params_again_answer_200(api: Api) -> None:
     scan_id = api.create_scan()
     added = api("POST", f"/scans/{scan_id}/trials", {"params": {"a": 2}, "tags": {"by": "hand"}})

@@ -42,3 +42,9 @@ def test_a_row_leaves_missing_params_and_metrics_empty() -> None:
     row = trial_row(trial(3, {"lr": 0.1}, {}), ["lr", "width"], ["loss"])
     assert row["param.lr"] == 0.1 and row["param.width"] is None and row["value.loss"] is None
     assert row["state"] == "COMPLETED" and row["duration_s"] == 1.235 and row["number"] == 3
+
+
+def test_a_scan_with_several_metrics_lists_them_in_their_order_first() -> None:
+    config = {**CONFIG, "metrics": [{"name": "loss"}, {"name": "latency"}]}
+    trials = [trial(0, {"lr": 0.1}, {"latency": 3.0, "loss": 1.0, "acc": 0.5})]
+    assert names_for(config, trials) == (["lr", "width"], ["loss", "latency", "acc"])

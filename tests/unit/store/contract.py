@@ -377,6 +377,19 @@ class TrialStoreContract:
             trial.trial_id
         ]
 
+    def test_a_trial_inserted_completed_counts_as_completed_and_is_immutable(
+        self, store: TrialStore, scan: ScanRecord
+    ) -> None:
+        reused = a_trial(
+            scan, 0, state=TrialState.COMPLETED, values={"loss": 0.25}, finished_at=NOW
+        )
+        assert store.insert_trial(reused) is InsertResult.CREATED
+        assert store.counts(scan.scan_id) == counts_of(COMPLETED=1)
+        assert store.get_trial(reused.trial_id).values == {"loss": 0.25}
+        assert store.claim_queued(scan.scan_id, "w", lease_seconds=5, now=NOW) is None
+        with pytest.raises(TrialFinishedError):
+            store.finish_trial(reused.trial_id, TrialState.FAILED, now=NOW)
+
     # ---- reading -----------------------------------------------------------------------
 
     def test_iter_trials_streams_every_trial_by_number(
@@ -404,6 +417,17 @@ class TrialStoreContract:
         assert numbers(TrialState.PRUNED) == []
         assert numbers() == []
         assert [t.number for t in store.list_trials(scan.scan_id, states=None)] == list(range(7))
+
+    def test_iter_trials_after_a_number_resumes_a_paginated_listing(
+        self, store: TrialStore, scan: ScanRecord
+    ) -> None:
+        trials = self.queued(store, scan, 7)
+        store.claim_queued(scan.scan_id, "w", lease_seconds=30, now=NOW)
+        assert list(store.iter_trials(scan.scan_id, after=4)) == trials[5:]
+        assert [t.number for t in store.iter_trials(scan.scan_id, after=-1)] == list(range(7))
+        assert list(store.iter_trials(scan.scan_id, after=6)) == []
+        queued = store.iter_trials(scan.scan_id, states=frozenset({TrialState.QUEUED}), after=0)
+        assert [t.number for t in queued] == [1, 2, 3, 4, 5, 6]
 
     def test_trials_of_one_scan_stay_out_of_another(self, store: TrialStore) -> None:
         first, _ = store.create_scan(a_scan())
@@ -641,6 +665,21 @@ class TrialStoreContract:
         assert store.intermediate_values(scan.scan_id, "loss") == {trial.trial_id: {1: 1.0}}
         assert store.intermediate_values(scan.scan_id, "loss#val") == {trial.trial_id: {1: 2.0}}
         assert store.intermediate_values(scan.scan_id, "f1") == {}
+
+    def test_intermediate_values_of_named_trials_read_only_theirs(
+        self, store: TrialStore, scan: ScanRecord
+    ) -> None:
+        first, second, third = (self.running(store, scan) for _ in range(3))
+        for trial, value in ((first, 0.1), (second, 0.2), (third, 0.3)):
+            store.record_intermediate(trial.trial_id, "loss", 4, value)
+        store.record_intermediate(second.trial_id, "loss#val", 4, 9.0)
+        both = store.intermediate_values(
+            scan.scan_id, "loss", trial_ids={first.trial_id, second.trial_id}
+        )
+        assert both == {first.trial_id: {4: 0.1}, second.trial_id: {4: 0.2}}
+        assert store.intermediate_values(scan.scan_id, "loss", trial_ids=[]) == {}
+        unknown = store.intermediate_values(scan.scan_id, "loss", trial_ids=[f"{scan.scan_id}-x"])
+        assert unknown == {}
 
     def test_last_step_only_rises(self, store: TrialStore, scan: ScanRecord) -> None:
         trial = self.running(store, scan)

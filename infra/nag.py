@@ -1,0 +1,166 @@
+"""cdk-nag (AwsSolutions) findings we accept, each with its reason. Anything not listed
+here fails the synth (``tests/infra/test_nag.py`` proves there is none left).
+
+Rule ids are as cdk-nag reports them; a granular finding names what it applies to
+(``AwsSolutions-IAM5[Action::s3:List*]``). Stack-wide acknowledgments are for findings
+that are the same everywhere; the ones about one resource are made on that resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import aws_lambda as lambda_
+from constructs import IConstruct
+
+_PACK = "AwsSolutions::"
+
+STACK_WIDE: dict[str, str] = {
+    "AwsSolutions-L1": (
+        "scanfleet's Lambdas run on Python 3.12, the runtime the dependencies layer's wheels "
+        "are built for and the one the project tests; a runtime bump is a deliberate change"
+    ),
+    "AwsSolutions-APIG2": (
+        "the API handler validates every request body and parameter with pydantic and "
+        "answers 400 with the field path; a second schema in API Gateway would drift from it"
+    ),
+    "AwsSolutions-APIG3": (
+        "stage throttling limits request rates; a WAF web ACL is an account-level choice "
+        "(and cost) left to the operator"
+    ),
+    "AwsSolutions-APIG6": (
+        "JSON access logs are on for every request; execution logging needs the account-wide "
+        "API Gateway CloudWatch role, which this stack must not take over"
+    ),
+    "AwsSolutions-COG4": (
+        "callers authenticate with IAM (SigV4) or with scanfleet tokens through a Lambda "
+        "authorizer; scanfleet has no user pool"
+    ),
+}
+
+LAMBDA_ROLE: dict[str, str] = {
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AWSLambdaBasicExecutionRole]": (
+        "the basic execution policy only lets the function write its own CloudWatch logs"
+    ),
+    "AwsSolutions-IAM5[Resource::*]": (
+        "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) and batch:ListJobs "
+        "take no resource"
+    ),
+    "AwsSolutions-IAM5[Resource::<DataTableFDBAD0F2.Arn>/index/*]": (
+        "the store queries the table's own indexes (queue, lease, number, owner)"
+    ),
+}
+
+BUCKET_USER: dict[str, str] = {
+    "AwsSolutions-IAM5[Action::s3:GetObject*]": "checkpoints and logs: read objects",
+    "AwsSolutions-IAM5[Action::s3:GetBucket*]": "checkpoints and logs: bucket location",
+    "AwsSolutions-IAM5[Action::s3:List*]": "checkpoints and logs: list a trial's prefix",
+    "AwsSolutions-IAM5[Action::s3:DeleteObject*]": "checkpoints: replace and prune old ones",
+    "AwsSolutions-IAM5[Action::s3:Abort*]": "checkpoints: abort a failed multipart upload",
+    "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/*]": (
+        "the orchestration reads and writes any trial's checkpoints and logs in its own bucket"
+    ),
+    "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/inputs/*]": (
+        "the API stores the scripts uploaded with a scan under inputs/<scan>/; workers read them"
+    ),
+    "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/checkpoints/*]": (
+        "a trial container writes checkpoints, one prefix per trial, in the checkpoint prefix"
+    ),
+}
+
+JOB_ROLE: dict[str, str] = {
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:"
+    "<AWS::AccountId>:<ApiRestApiE35FEAFE>/*/*/*]": (
+        "the worker calls every route of the scanfleet API (claim, heartbeat, report) with "
+        "SigV4; the resource is this stack's API only"
+    ),
+}
+
+COMPUTE: dict[str, str] = {
+    "AwsSolutions-IAM5[Resource::*]": (
+        "the job's execution role pulls the worker image: ecr:GetAuthorizationToken takes no "
+        "resource (the image repository itself is named)"
+    ),
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AmazonEC2ContainerServiceforEC2Role]": (
+        "the ECS agent on Batch instances needs this AWS-maintained policy (AWS Batch docs: "
+        "Amazon ECS instance role)"
+    ),
+}
+
+TOKEN_SECRET: dict[str, str] = {
+    "AwsSolutions-SMG4": (
+        "API tokens are handed to people and agents; they are rotated by adding a new key to "
+        "the secret and removing the old one (docs/deploy.md), not by a rotation Lambda"
+    ),
+}
+
+
+def scan_control(state_machine_name: str) -> dict[str, str]:
+    """What the functions that start, stop and clean up scan executions need."""
+    executions = (
+        "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        f"{state_machine_name}:*"
+    )
+    return {
+        f"AwsSolutions-IAM5[Resource::{executions}]": (
+            "execution names are made at run time (<scan>-<run>-<generation>-<lane>); the "
+            "resource is this stack's scan state machine only"
+        ),
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:"
+        "job/*]": (
+            "cancel terminates the scan's Batch jobs, whose ids are made at run time; "
+            "batch:TerminateJob only"
+        ),
+    }
+
+
+def state_machine_role(stack: Stack, functions: Sequence[lambda_.Function]) -> dict[str, str]:
+    """The policy the Step Functions task constructs write for the state machine role."""
+    findings = {
+        "AwsSolutions-IAM5[Resource::*]": (
+            "CloudWatch Logs delivery and X-Ray for the state machine take no resource "
+            "(Step Functions docs: logging IAM policy)"
+        ),
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:"
+        "job-definition/*]": (
+            "batch:SubmitJob.sync: the task construct grants every revision of the job "
+            "definition; the job queue is this stack's"
+        ),
+    }
+    for function in functions:
+        logical_id = stack.get_logical_id(function.node.default_child)  # type: ignore[arg-type]
+        findings[f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]"] = (
+            "invoking a task Lambda by ARN also covers its versions and aliases"
+        )
+    return findings
+
+
+def acknowledge(scope: IConstruct, findings: Mapping[str, str]) -> None:
+    """Acknowledge ``findings`` (rule id → reason) for ``scope`` and everything in it.
+
+    Rule ids are written for an environment-agnostic stack (``<AWS::Region>``…). In a stack
+    with a known account and region (every ``cdk deploy``) cdk-nag shows the ARNs the stack
+    formats with those values literally (AWS managed policy ARNs keep the placeholder), so
+    each id is acknowledged in both spellings."""
+    stack = Stack.of(scope)
+    Validations.of(scope).acknowledge(
+        *(
+            Acknowledgment(id=_PACK + spelling, reason=reason)
+            for rule, reason in findings.items()
+            for spelling in dict.fromkeys((rule, _in_environment(stack, rule)))
+        )
+    )
+
+
+def _in_environment(stack: Stack, rule: str) -> str:
+    for placeholder, value in (
+        ("<AWS::Partition>", stack.partition),
+        ("<AWS::Region>", stack.region),
+        ("<AWS::AccountId>", stack.account),
+    ):
+        if not Token.is_unresolved(value):
+            rule = rule.replace(placeholder, value)
+    return rule

@@ -1,0 +1,156 @@
+"""``scanfleet deploy``: build the Lambda dependencies layer, then ``cdk deploy`` the stack
+with the pinned CDK CLI (``npx --no-install cdk`` from the checkout's node_modules) and the
+context the flags say. Runs from a checkout of the project (where ``cdk.json`` is).
+
+The context keys, their defaults and their checks are ``infra/settings.py``'s; this module
+only maps flags onto them and checks the values before anything is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanfleet.cli._common import SubParsers
+
+# flag (argparse dest) -> CDK context key of infra/settings.py
+FLAG_CONTEXT = {
+    "instance_types": "gpuInstanceTypes",
+    "max_vcpus": "maxVcpus",
+    "spot_strategy": "spotAllocationStrategy",
+    "on_demand_fallback": "onDemandFallback",
+    "vpc_id": "vpcId",
+    "auth": "authMode",
+    "log_retention_days": "logRetentionDays",
+    "removal_policy": "removalPolicy",
+    "worker_image": "workerImage",
+    "alarm_email": "alarmEmail",
+}
+STACK_NAME_KEY = "stackName"
+DEFAULT_STACK_NAME = "scanfleet"
+
+
+def register(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "deploy",
+        help="deploy scanfleet to your AWS account (cdk deploy)",
+        description="Build the Lambda layer, then cdk deploy the stack. Settings not given "
+        "keep their defaults (docs/deploy.md).",
+    )
+    p.add_argument("--project", type=Path, default=Path("."), help="the checkout (default: .)")
+    p.add_argument("--stack-name", default=DEFAULT_STACK_NAME)
+    p.add_argument("--profile", help="AWS profile for the deployment")
+    p.add_argument("--region", help="AWS region (default: the profile's)")
+    p.add_argument("--instance-types", help="GPU instance types, comma-separated")
+    p.add_argument("--max-vcpus", type=int)
+    p.add_argument("--spot-strategy", help="Batch Spot allocation strategy")
+    p.add_argument(
+        "--on-demand-fallback",
+        action="store_const",
+        const="true",
+        help="also create an On-Demand compute environment and queue",
+    )
+    p.add_argument("--vpc-id", help="an existing VPC (default: the stack creates one)")
+    p.add_argument("--auth", help="iam, token or both")
+    p.add_argument("--log-retention-days", type=int)
+    p.add_argument("--removal-policy", help="retain or destroy")
+    p.add_argument("--worker-image", help="container image (default: built from worker/)")
+    p.add_argument("--alarm-email")
+    p.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other context setting (repeatable)",
+    )
+    p.add_argument("--yes", action="store_true", help="do not ask to approve IAM changes")
+    p.add_argument("--skip-layer", action="store_true", help="reuse build/lambda-layer")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.set_defaults(handler=cmd_deploy)
+
+
+@dataclass
+class DeployPlan:
+    project: Path
+    commands: list[list[str]]  # run in order, in ``project``
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment
+    context: dict[str, str] = field(default_factory=dict)
+
+
+def plan_deploy(args: argparse.Namespace) -> DeployPlan:
+    """The commands ``scanfleet deploy`` runs for ``args``, checked but not run.
+
+    Raises:
+        ValueError: not a checkout, an unknown context key, or a value the stack refuses
+            (the message names the key).
+    """
+    project = args.project.resolve()
+    if not (project / "cdk.json").is_file() or not (project / "infra").is_dir():
+        raise ValueError(
+            f"{project} is not a scanfleet checkout (no cdk.json and infra/): run from the "
+            "repository root or pass --project"
+        )
+    context = _context(args)
+    settings = _settings_module(project)
+    known = {key.name for key in settings.CONTEXT} | {STACK_NAME_KEY}
+    unknown = sorted(set(context) - known)
+    if unknown:
+        raise ValueError(f"unknown context key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    settings.Settings.from_context(context.get)  # refuse a bad value before building anything
+
+    cdk = ["npx", "--no-install", "cdk", "deploy", context[STACK_NAME_KEY]]
+    cdk += ["--app", f"{sys.executable} app.py"]
+    for key, value in context.items():
+        cdk += ["-c", f"{key}={value}"]
+    cdk += ["--require-approval", "never" if args.yes else "broadening"]
+    if args.profile:
+        cdk += ["--profile", args.profile]
+    env = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    if args.region:
+        env |= {"AWS_REGION": args.region, "AWS_DEFAULT_REGION": args.region}
+    commands = [] if args.skip_layer else [[sys.executable, "-m", "infra.build_layer"]]
+    return DeployPlan(project, [*commands, cdk], env, context)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    plan = plan_deploy(args)
+    for command in plan.commands:
+        print("$ " + shlex.join(command), flush=True)
+        if args.dry_run:
+            continue
+        if command[0] == "npx" and not (plan.project / "node_modules" / ".bin" / "cdk").exists():
+            raise ValueError(f"the pinned CDK CLI is not installed: run `npm ci` in {plan.project}")
+        code = subprocess.call(command, cwd=plan.project, env={**os.environ, **plan.env})
+        if code != 0:
+            print(f"error: `{' '.join(command[:4])}` exited with {code}", file=sys.stderr)
+            return code
+    return 0
+
+
+def _context(args: argparse.Namespace) -> dict[str, str]:
+    context = {STACK_NAME_KEY: args.stack_name}
+    for dest, key in FLAG_CONTEXT.items():
+        value = getattr(args, dest)
+        if value is not None:
+            context[key] = str(value)
+    for item in args.context:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--context {item!r}: expected KEY=VALUE")
+        context[key.strip()] = value.strip()
+    return context
+
+
+def _settings_module(project: Path) -> Any:
+    """``infra.settings`` of the checkout (plain Python: no CDK import)."""
+    if str(project) not in sys.path:
+        sys.path.insert(0, str(project))
+    return importlib.import_module("infra.settings")

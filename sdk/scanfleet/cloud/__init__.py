@@ -1,0 +1,64 @@
+"""scanfleet in AWS: the tasks of the scan state machine and the executions of scans, the
+token authorizer's decision and the stale-lease reaper.
+
+``infra/orchestration.py`` builds the state machine, ``lambdas/orchestration.py`` adapts
+these classes to Lambda, and ``lambdas/api.py`` builds a :class:`CloudScanService`.
+"""
+
+from scanfleet.cloud._authorizer import TokenRejectedError, authorize, tokens_in_secret
+from scanfleet.cloud._batch import JobAttempt, JobOutcome
+from scanfleet.cloud._executions import (
+    ScanExecutions,
+    execution_name,
+    job_name,
+    new_run_id,
+    scan_id_of_execution,
+)
+from scanfleet.cloud._history import (
+    EVENTS_PER_TRIAL,
+    EVENTS_PER_WAIT,
+    HISTORY_LIMIT,
+    MAX_LANES_PER_EXECUTION,
+    lane_budget,
+    trials_before_hand_off,
+)
+from scanfleet.cloud._jobdefs import JobDefinitions, image_definition_name
+from scanfleet.cloud._lanes import START_LEASE_SECONDS, LaneTasks, Revived, Settled, is_remote
+from scanfleet.cloud._payload import ExecutionInput, Key, Lane, LaneAction, Plan
+from scanfleet.cloud._reaper import ReapResult, count_scans_by_status, reap_stale_leases
+from scanfleet.cloud._service import CloudScanService
+
+__all__ = [
+    "EVENTS_PER_TRIAL",
+    "EVENTS_PER_WAIT",
+    "HISTORY_LIMIT",
+    "MAX_LANES_PER_EXECUTION",
+    "START_LEASE_SECONDS",
+    "CloudScanService",
+    "ExecutionInput",
+    "ReapResult",
+    "TokenRejectedError",
+    "authorize",
+    "reap_stale_leases",
+    "count_scans_by_status",
+    "tokens_in_secret",
+    "JobAttempt",
+    "JobDefinitions",
+    "JobOutcome",
+    "Key",
+    "Lane",
+    "LaneAction",
+    "LaneTasks",
+    "Plan",
+    "Revived",
+    "ScanExecutions",
+    "Settled",
+    "execution_name",
+    "image_definition_name",
+    "is_remote",
+    "job_name",
+    "lane_budget",
+    "new_run_id",
+    "scan_id_of_execution",
+    "trials_before_hand_off",
+]

@@ -1,0 +1,131 @@
+"""The executions of the scan state machine and the Batch jobs they run, seen per scan.
+
+Every execution of a scan is named ``<scan_id>-<run>-<generation>-<first lane>``: the
+scan's executions are found by name, a start or restart (a new ``run``) never collides
+with an earlier one, and a hand-off (``generation + 1``) never collides with its parent.
+Every Batch job of a scan is named after its trial id, which starts with the scan id.
+The clients are injected (boto3 ``stepfunctions`` and ``batch``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from scanfleet.cloud._payload import ExecutionInput
+
+log = logging.getLogger("scanfleet.cloud")
+
+_ACTIVE_JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_run_id() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(6))
+
+
+def execution_name(scan_id: str, run: str, generation: int, first_lane: int) -> str:
+    return f"{scan_id}-{run}-{generation}-{first_lane}"
+
+
+def scan_id_of_execution(name: str) -> str:
+    """The scan an execution belongs to (names are ``<scan_id>-<run>-<gen>-<lane>``)."""
+    return name.rsplit("-", 3)[0]
+
+
+def job_name(trial_id: str) -> str:
+    """Batch job names allow letters, digits, hyphens and underscores, up to 128."""
+    return trial_id[:128]
+
+
+class ScanExecutions:
+    """Start, find and stop the executions of scans; terminate their Batch jobs."""
+
+    def __init__(
+        self,
+        state_machine_arn: str,
+        *,
+        stepfunctions: Any,
+        batch: Any | None = None,
+        job_queue: str | None = None,
+    ) -> None:
+        self.state_machine_arn = state_machine_arn
+        self._sfn = stepfunctions
+        self._batch = batch
+        self._job_queue = job_queue
+
+    def start(
+        self,
+        scan_id: str,
+        owner: str,
+        *,
+        lanes: Sequence[int] | None = None,
+        run: str | None = None,
+        generation: int = 0,
+        state_machine_arn: str | None = None,
+    ) -> str:
+        """Start an execution of the scan (every lane when ``lanes`` is None). Returns its ARN.
+        Starting the same (run, generation, lanes) twice is harmless: Step Functions answers
+        the running execution of that name and input."""
+        inp = ExecutionInput(
+            scan_id=scan_id,
+            owner=owner,
+            run=run or new_run_id(),
+            generation=generation,
+            lanes=list(lanes) if lanes is not None else None,
+        )
+        name = execution_name(scan_id, inp.run, generation, lanes[0] if lanes else 0)
+        answer = self._sfn.start_execution(
+            stateMachineArn=state_machine_arn or self.state_machine_arn,
+            name=name,
+            input=inp.model_dump_json(),
+        )
+        log.info("started execution %s", name)
+        return str(answer["executionArn"])
+
+    def executions(self, status: str) -> Iterator[dict[str, Any]]:
+        """The state machine's executions in ``status`` (newest first)."""
+        pages = self._sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn, statusFilter=status
+        )
+        for page in pages:
+            yield from page["executions"]
+
+    def running(self, scan_id: str) -> list[str]:
+        """ARNs of the scan's RUNNING executions."""
+        return [
+            e["executionArn"]
+            for e in self.executions("RUNNING")
+            if scan_id_of_execution(e["name"]) == scan_id
+        ]
+
+    def input_of(self, execution_arn: str) -> ExecutionInput:
+        answer = self._sfn.describe_execution(executionArn=execution_arn)
+        return ExecutionInput.model_validate(json.loads(answer["input"]))
+
+    def stop(self, scan_id: str, *, reason: str) -> tuple[int, int]:
+        """Stop the scan's executions, then terminate its Batch jobs that are still queued or
+        running. Returns (executions stopped, jobs terminated)."""
+        stopped = 0
+        for arn in self.running(scan_id):
+            self._sfn.stop_execution(executionArn=arn, error="scanfleet.Cancelled", cause=reason)
+            stopped += 1
+        return stopped, self.terminate_jobs(scan_id, reason=reason)
+
+    def terminate_jobs(self, scan_id: str, *, reason: str) -> int:
+        if self._batch is None or self._job_queue is None:
+            return 0
+        terminated = 0
+        for status in _ACTIVE_JOB_STATUSES:
+            pages = self._batch.get_paginator("list_jobs").paginate(
+                jobQueue=self._job_queue, jobStatus=status
+            )
+            for page in pages:
+                for job in page["jobSummaryList"]:
+                    if job["jobName"].startswith(f"{scan_id}-"):
+                        self._batch.terminate_job(jobId=job["jobId"], reason=reason[:256])
+                        terminated += 1
+        return terminated

@@ -1,0 +1,229 @@
+"""The Lambda tasks of the scan state machine, over ScanService.
+
+A lane loops *claim → run (one Batch job) → finish* until the scan is finished. The
+claim is ``ScanService.claim_next_trial`` — the same call agents make — so remote scans,
+agents and manual workers share one rule of what runs next. Everything a lane knows is in
+DynamoDB, so a hand-off or a restart of the execution goes on where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanfleet.cloud._batch import JobOutcome
+from scanfleet.cloud._executions import ScanExecutions, new_run_id, scan_id_of_execution
+from scanfleet.cloud._history import (
+    EVENTS_PER_TRIAL,
+    EVENTS_PER_WAIT,
+    MAX_LANES_PER_EXECUTION,
+    lane_budget,
+    must_hand_off,
+)
+from scanfleet.cloud._jobdefs import JobDefinitions
+from scanfleet.cloud._payload import ExecutionInput, Lane, LaneAction, Plan
+from scanfleet.config import ExecutionType, ScanConfig
+from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState
+from scanfleet.service import ScanFinishedError, ScanService
+from scanfleet.store import ScanNotFoundError
+
+log = logging.getLogger("scanfleet.cloud")
+
+# The claim happens before the Batch job is even queued: the lease must cover the wait for
+# a Spot instance and the image pull. The worker's first heartbeat shortens it to the
+# scan's lease; if the job dies first, the finish step re-queues the trial at once.
+START_LEASE_SECONDS = 3600.0
+
+
+@dataclass
+class Settled:
+    """What the finish step saw and did, for metrics and logs."""
+
+    trial_id: str
+    state: TrialState
+    spot_interruptions: int = 0
+    action: str = "none"
+
+
+@dataclass
+class Revived:
+    restarted: list[str] = field(default_factory=list)  # scan ids
+
+
+class LaneTasks:
+    """plan, claim, finish, finalise and revive: one method per Lambda task."""
+
+    def __init__(
+        self,
+        service: ScanService,
+        executions: ScanExecutions,
+        *,
+        job_definitions: JobDefinitions | None = None,
+    ) -> None:
+        self.service = service
+        self.executions = executions
+        self.job_definitions = job_definitions
+
+    # ---- plan ------------------------------------------------------------------------
+
+    def plan(self, inp: ExecutionInput, *, state_machine: str) -> Plan:
+        """The lanes this execution runs. More lanes than one inline Map runs at once go to
+        sibling executions of the same run; a finished scan gets no lanes."""
+        scan = self.service.store.get_scan(inp.scan_id)
+        config = self.service.config_of(scan)
+        lanes = inp.lanes if inp.lanes is not None else list(range(config.execution.max_worker))
+        if scan.status.is_finished():
+            lanes = []
+        job_definition = None
+        if self.job_definitions is not None and lanes:
+            job_definition = self.job_definitions.for_image(config.image)
+        mine, rest = lanes[:MAX_LANES_PER_EXECUTION], lanes[MAX_LANES_PER_EXECUTION:]
+        for start in range(0, len(rest), MAX_LANES_PER_EXECUTION):
+            self.executions.start(
+                inp.scan_id,
+                inp.owner,
+                lanes=rest[start : start + MAX_LANES_PER_EXECUTION],
+                run=inp.run,
+                generation=inp.generation,
+                state_machine_arn=state_machine,
+            )
+        return Plan(
+            scan_id=inp.scan_id,
+            owner=inp.owner,
+            run=inp.run,
+            generation=inp.generation,
+            lanes=mine,
+            budget=lane_budget(len(mine)),
+            job_definition=job_definition,
+        )
+
+    # ---- claim -----------------------------------------------------------------------
+
+    def claim(self, lane: Lane) -> Lane:
+        """Claim the lane's next trial, or say why not (wait, done, handed off)."""
+        if must_hand_off(lane.events, lane.budget):
+            self.executions.start(
+                lane.scan_id,
+                lane.owner,
+                lanes=[lane.lane],
+                run=lane.run,
+                generation=lane.generation + 1,
+                state_machine_arn=lane.state_machine,
+            )
+            return lane.next(LaneAction.HANDED_OFF)
+        try:
+            trial = self.service.claim_next_trial(
+                lane.scan_id,
+                lane.worker_id,
+                owner=lane.owner,
+                lease_seconds=START_LEASE_SECONDS,
+            )
+        except (ScanFinishedError, ScanNotFoundError):
+            return lane.next(LaneAction.DONE)
+        if trial is None:
+            return lane.next(LaneAction.WAIT, events=lane.events + EVENTS_PER_WAIT)
+        return lane.next(
+            LaneAction.RUN,
+            events=lane.events + EVENTS_PER_TRIAL,
+            trial_id=trial.trial_id,
+            attempt=trial.attempt,
+        )
+
+    # ---- finish ----------------------------------------------------------------------
+
+    def finish(
+        self,
+        lane: Lane,
+        *,
+        job: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> tuple[Lane, Settled]:
+        """Settle the lane's trial from how its Batch job ended.
+
+        The worker in the job settles the trial itself when it can (complete, prune, fail,
+        or re-queue on a Spot notice). What is left to do here is what only the job's end
+        shows: the instance was reclaimed before the worker could say so (a preemption:
+        re-queued against the preemption budget), the job failed without settling (a
+        failure against the error budget), or it succeeded without settling (FAILED).
+        """
+        if lane.trial_id is None:
+            raise ValueError("finish needs the lane's trial_id")
+        outcome = JobOutcome.from_description(job) if job else JobOutcome.from_error(error or {})
+        trial = self.service.store.get_trial(lane.trial_id)
+        settled = Settled(trial.trial_id, trial.state, outcome.spot_interruptions)
+        if self._held_by_lane(trial, lane):
+            trial = self._settle(trial, lane, outcome)
+            settled.state = trial.state
+            settled.action = "requeued" if trial.state is TrialState.QUEUED else "failed"
+        return lane.next(LaneAction.RUN), settled
+
+    def _held_by_lane(self, trial: TrialRecord, lane: Lane) -> bool:
+        return trial.state is TrialState.RUNNING and trial.worker_id == lane.worker_id
+
+    def _settle(self, trial: TrialRecord, lane: Lane, outcome: JobOutcome) -> TrialRecord:
+        reason = outcome.describe()
+        if outcome.succeeded:
+            return self.service.fail(
+                trial.trial_id,
+                f"{reason}, but the trial was not settled",
+                owner=lane.owner,
+                attempt=trial.attempt,
+                retry=False,
+            )
+        return self.service.fail(
+            trial.trial_id,
+            reason,
+            owner=lane.owner,
+            attempt=trial.attempt,
+            preempted=outcome.last_attempt_spot_reclaimed,
+        )
+
+    # ---- finalise --------------------------------------------------------------------
+
+    def finalise(self, plan: Plan) -> dict[str, Any]:
+        """The scan's status and counts once this execution's lanes have ended (every
+        execution of the scan runs it; it changes nothing)."""
+        summary = self.service.summarize(plan.scan_id, owner=plan.owner)
+        return {
+            "scan_id": plan.scan_id,
+            "status": summary.scan.status.value,
+            "counts": {state.value: n for state, n in summary.counts.items()},
+        }
+
+    # ---- revive ----------------------------------------------------------------------
+
+    def revive(self, *, recent: int = 100) -> Revived:
+        """Restart the scans whose execution failed, timed out or was stopped while the scan
+        still runs and no other execution of it runs: the new run goes on from DynamoDB
+        (stale leases are re-queued first, so nothing waits for a dead worker)."""
+        revived = Revived()
+        running = {scan_id_of_execution(e["name"]) for e in self.executions.executions("RUNNING")}
+        for status in ("FAILED", "TIMED_OUT", "ABORTED"):
+            for n, execution in enumerate(self.executions.executions(status)):
+                if n >= recent:
+                    break
+                scan_id = scan_id_of_execution(execution["name"])
+                if scan_id in running:
+                    continue
+                if self._restart_if_running(scan_id):
+                    running.add(scan_id)
+                    revived.restarted.append(scan_id)
+        return revived
+
+    def _restart_if_running(self, scan_id: str) -> bool:
+        try:
+            scan = self.service.store.get_scan(scan_id)
+        except ScanNotFoundError:
+            return False
+        if scan.status is not ScanStatus.RUNNING or not is_remote(scan):
+            return False
+        self.service.reclaim_stale(scan_id, owner=scan.owner)
+        self.executions.start(scan_id, scan.owner, run=new_run_id())
+        log.warning("scan %s had no running execution; restarted it", scan_id)
+        return True
+
+
+def is_remote(scan: ScanRecord) -> bool:
+    """Whether the scan's trials run on Batch (its config says ``execution: remote``)."""
+    return ScanConfig.model_validate(scan.config).execution.type is ExecutionType.REMOTE

@@ -1,0 +1,82 @@
+"""Where the files uploaded with a scan are kept: its ``script`` (Picsellia's run input),
+under ``inputs/<scan_id>/``. Locally a folder of the state directory; in AWS the stack's
+bucket. A scan's config then names its stored copy by URI (``file://`` or ``s3://``),
+which every worker fetches (``scanfleet.runtime.inputs``)."""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from scanfleet.errors import InvalidRequestError
+
+
+class InputsNotStoredError(InvalidRequestError):
+    """This API has nowhere to keep uploaded files."""
+
+    code = "inputs_not_stored"
+
+
+def checked_name(name: str) -> str:
+    """A file name without folders (an upload cannot escape its scan's folder)."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise InvalidRequestError(f"not a file name: {name!r}")
+    return name
+
+
+class InputStore(ABC):
+    """Stores a scan's uploaded files; ``put`` answers the URI workers fetch it from."""
+
+    @abstractmethod
+    def put(self, scan_id: str, name: str, data: bytes) -> str:
+        """Store ``data`` as ``name`` of the scan; returns its URI."""
+
+    @abstractmethod
+    def delete(self, scan_id: str) -> None:
+        """Remove every file of the scan (none: nothing happens)."""
+
+
+class LocalInputStore(InputStore):
+    """``<root>/<scan_id>/<name>``; URIs are ``file://`` paths."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def put(self, scan_id: str, name: str, data: bytes) -> str:
+        path = self.root / scan_id / checked_name(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path.as_uri()
+
+    def delete(self, scan_id: str) -> None:
+        shutil.rmtree(self.root / scan_id, ignore_errors=True)
+
+
+class S3InputStore(InputStore):
+    """``s3://<bucket>/<prefix><scan_id>/<name>``; the S3 client is injected (built, and
+    boto3 imported, only when not given)."""
+
+    def __init__(self, bucket: str, *, prefix: str = "inputs/", client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3")
+        self.bucket = bucket
+        self.prefix = prefix
+        self.client = client
+
+    def put(self, scan_id: str, name: str, data: bytes) -> str:
+        key = f"{self.prefix}{scan_id}/{checked_name(name)}"
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return f"s3://{self.bucket}/{key}"
+
+    def delete(self, scan_id: str) -> None:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{scan_id}/"):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})

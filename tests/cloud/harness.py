@@ -1,0 +1,418 @@
+"""The cloud harness: the stack's template deployed into moto, the REAL state machine
+running our handlers in-process, Batch jobs running the worker's entrypoint as child
+processes. Used by ``tests/cloud`` (through its fixtures) and by ``bench/cloud_cost.py``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+from scanfleet import names
+from scanfleet.local.auth import TokenStore, owner_id
+from scanfleet.local.server import LocalServer
+from scanfleet.service import ScanService
+from scanfleet.store import DynamoDBTrialStore
+
+from tests.cloud import moto_patches
+from tests.cloud.deploy import REGION, Deployment, deploy
+from tests.fault.conftest import STEPS_SCRIPT, Ledger
+from tests.fault.imds import FakeMetadata
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "tests" / "events"
+STACK_NAME = "scanfleet"  # infra.app.DEFAULT_STACK_NAME
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    "batch": {"use_docker": False},
+}
+
+
+def synth_template() -> dict[str, Any]:
+    """The stack's template as ``cdk synth`` makes it (the app with its feature flags and
+    cdk-nag), from the one synth this process shares with ``tests/infra``."""
+    from tests.infra.synth import synthesise_once
+
+    return synthesise_once().template  # type: ignore[no-any-return]
+
+
+def child_environment(endpoint: str) -> dict[str, str]:
+    """What every child process gets: fake credentials and moto's server as AWS."""
+    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": endpoint,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server on loopback (it shares the in-process backends), for children."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@dataclass
+class Requests:
+    """Requests by kind: DynamoDB actions (``TransactWriteItems`` counted per item) and
+    the HTTP API's routes."""
+
+    dynamodb: dict[str, int] = field(default_factory=dict)
+    api: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, table: dict[str, int], key: str, n: int = 1) -> None:
+        with self.lock:
+            table[key] = table.get(key, 0) + n
+
+
+@contextlib.contextmanager
+def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch, requests: Requests) -> Iterator[None]:
+    """moto is not thread-safe: one DynamoDB request at a time (lanes, API and workers
+    all write at once). Counts the requests by action on the way."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        action = str(self.headers.get("X-Amz-Target", ".")).rsplit(".", 1)[-1]
+        items = 1
+        if action.startswith("Transact"):
+            with contextlib.suppress(ValueError, TypeError):
+                items = len(json.loads(self.body).get("TransactItems", [])) or 1
+        requests.add(requests.dynamodb, action, items)
+        with lock:
+            return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+    yield
+
+
+def count_api_requests(server: LocalServer, requests: Requests) -> None:
+    """Count what the jobs ask the API (in AWS: API Gateway requests and API Lambda runs)."""
+    resolve = server.app.resolve
+
+    def counted(event: dict[str, Any], context: Any) -> Any:
+        route = _route(str(event.get("httpMethod")), str(event.get("path")))
+        requests.add(requests.api, route)
+        return resolve(event, context)
+
+    server.app.resolve = counted  # type: ignore[method-assign]
+
+
+_ID = re.compile(r"^sc[0-9a-z]{10}(-[0-9a-f]{16})?$")
+
+
+def _route(method: str, path: str) -> str:
+    shape = ["{id}" if _ID.match(part) else part for part in path.strip("/").split("/")]
+    return f"{method} /{'/'.join(shape)}"
+
+
+def run_process(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    stop: threading.Event,
+    vanish: threading.Event | None = None,
+) -> int:
+    """Run a child to its end; terminate it when ``stop`` is set (TerminateJob), kill its
+    whole process group at once when ``vanish`` is set (the host is gone)."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        while proc.poll() is None:
+            if vanish is not None and vanish.is_set():
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            if stop.wait(0.05):
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        return proc.wait()
+
+
+@dataclass
+class SpotPlan:
+    """Which job attempt Spot takes away: the ``job_number``-th job submitted (1-based),
+    its ``attempt``, once the script has run ``after_steps`` steps. With ``notice`` the
+    worker sees the two-minute notice; without, the host just vanishes."""
+
+    job_number: int = 1
+    attempt: int = 1
+    after_steps: int = 4
+    notice: bool = True
+
+
+class JobRunner:
+    """Runs each Batch job attempt as the container does: ``python -m
+    scanfleet.runtime.batch`` with the job's environment, talking to the API on loopback
+    and to S3 in moto's server. One planned attempt gets a Spot notice from a fake
+    instance metadata service and ends as a reclaimed host does."""
+
+    def __init__(self, root: Path, api_url: str, token: str, endpoint: str) -> None:
+        self.root = root
+        self.ledger = Ledger(root / "ledger.txt")
+        self.spot: SpotPlan | None = None
+        self.spot_notices = 0
+        self._jobs: list[str] = []
+        self._env = child_environment(endpoint) | {
+            names.ENV_API_URL: api_url,
+            names.ENV_AUTH: "token",
+            names.ENV_TOKEN: token,
+            names.ENV_METADATA_URL: names.METADATA_OFF,
+            names.ENV_METADATA_INTERVAL: "0.1",
+            names.ENV_POLL_INTERVAL: "0.1",
+            names.ENV_LOGS_DIR: str(root / "logs"),
+            "STEP_LEDGER": str(self.ledger.path),
+            "STEP_DELAY": "0.02",
+        }
+
+    def __call__(self, run: moto_patches.JobAttemptRun) -> moto_patches.AttemptEnd:
+        if run.job_id not in self._jobs:
+            self._jobs.append(run.job_id)
+        env = {**run.environment, **self._env}
+        env.pop("AWS_ENDPOINT_URL_S3", None)
+        spot = self.spot
+        reclaimed = (
+            spot is not None
+            and self._jobs.index(run.job_id) + 1 == spot.job_number
+            and run.attempt == spot.attempt
+        )
+        metadata, vanish = None, threading.Event()
+        if reclaimed:
+            assert spot is not None
+            if spot.notice:
+                metadata = FakeMetadata()
+                env[names.ENV_METADATA_URL] = metadata.url
+            announce = metadata.announce if metadata else vanish.set
+            self._after_steps(env[names.ENV_TRIAL_ID], spot.after_steps, run, announce)
+        log = self.root / f"job-{run.job_name}-{run.attempt}.log"
+        argv = [sys.executable, "-m", "scanfleet.runtime.batch"]
+        code = run_process(argv, env=env, cwd=self.root, log=log, stop=run.stopped, vanish=vanish)
+        if metadata is not None:
+            metadata.close()
+        if reclaimed:
+            self.spot_notices += 1
+            return moto_patches.AttemptEnd(
+                None if vanish.is_set() else code,
+                status_reason="Host EC2 (instance i-0123456789abcdef0) terminated.",
+            )
+        return moto_patches.AttemptEnd(code)
+
+    def _after_steps(
+        self,
+        trial_id: str,
+        steps: int,
+        run: moto_patches.JobAttemptRun,
+        then: Callable[[], object],
+    ) -> None:
+        def watch() -> None:
+            while not run.stopped.is_set():
+                if len([s for t, _, s in self.ledger.lines() if t == trial_id]) >= steps:
+                    then()
+                    return
+                time.sleep(0.02)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"== {p.name}\n{p.read_text()}" for p in sorted(self.root.glob("job-*.log"))
+        )
+
+
+@dataclass
+class Cloud:
+    """The deployment in moto, and what the test needs to drive and observe it."""
+
+    deployment: Deployment
+    lambdas: moto_patches.LambdaCalls
+    batch: moto_patches.BatchLedger
+    jobs: JobRunner
+    service: ScanService  # over the same table, for checks
+    requests: Requests
+    owner: str
+    token: str
+    api_url: str
+
+    def invoke(self, handler: str, event: dict[str, Any]) -> Any:
+        """Invoke a function of the stack by its handler, through the Lambda API."""
+        answer = boto3.client("lambda", region_name=REGION).invoke(
+            FunctionName=self.deployment.functions[handler], Payload=json.dumps(event).encode()
+        )
+        body = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, body
+        return body
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """A request to the API Lambda, as API Gateway sends it after the authorizer."""
+        event = json.loads((EVENTS / "api_gateway_create_scan.json").read_text())
+        event.update(
+            {"httpMethod": method, "path": path, "pathParameters": {"proxy": path.lstrip("/")}}
+        )
+        event["requestContext"].update({"httpMethod": method, "path": f"/prod{path}"})
+        event["requestContext"]["authorizer"]["principalId"] = self.owner
+        event["body"] = None if body is None else json.dumps(body)
+        event["headers"][names.HEADER_IDEMPOTENCY_KEY] = uuid.uuid4().hex
+        answer = self.invoke("lambdas.api.handler", event)
+        return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+    def wait_for_executions_started(self, timeout: float = 10) -> list[str]:
+        """ARNs of the RUNNING executions, once there is one."""
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = sfn.list_executions(
+                stateMachineArn=self.deployment.state_machine_arn, statusFilter="RUNNING"
+            )["executions"]
+            if listed:
+                return [e["executionArn"] for e in listed]
+            time.sleep(0.05)
+        raise AssertionError("no execution started")
+
+    def wait_for_executions(self, timeout: float = 60) -> list[dict[str, Any]]:
+        """Wait until no execution runs; returns every execution."""
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        deadline = time.monotonic() + timeout
+        while True:
+            executions = sfn.list_executions(stateMachineArn=self.deployment.state_machine_arn)[
+                "executions"
+            ]
+            if executions and all(e["status"] != "RUNNING" for e in executions):
+                return executions  # type: ignore[no-any-return]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"executions still running: {executions}\n{self.jobs.logs()}")
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running_cloud(
+    template: dict[str, Any], root: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Cloud]:
+    """The deployment in moto with every patch on, an API on loopback for the jobs."""
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE}  # fmt: skip
+    for key, value in fake.items():
+        monkeypatch.setenv(key, value)
+    (root / "steps.py").write_text(STEPS_SCRIPT)
+    with contextlib.ExitStack() as stack:
+        requests = Requests()
+        stack.enter_context(serialized_dynamodb(monkeypatch, requests))
+        stack.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
+        endpoint = stack.enter_context(moto_server())
+        deployment = deploy(template, stack_name=STACK_NAME)
+        store = DynamoDBTrialStore(
+            deployment.table_name, client=boto3.client("dynamodb", region_name=REGION)
+        )
+        service = ScanService(store)
+        tokens = TokenStore(root / "state")
+        server = LocalServer(service, tokens)
+        count_api_requests(server, requests)
+        api_url = server.start()
+        stack.callback(server.stop)
+        token = tokens.default_token
+        jobs = JobRunner(root, api_url, token, endpoint)
+        lambdas = stack.enter_context(moto_patches.lambda_dispatch(monkeypatch))
+        stack.enter_context(moto_patches.batch_sync_casing(monkeypatch))
+        ledger = stack.enter_context(moto_patches.batch_jobs(monkeypatch, jobs))
+        stack.enter_context(moto_patches.fast_polls(monkeypatch))
+        yield Cloud(
+            deployment, lambdas, ledger, jobs, service, requests, owner_id(token), token, api_url
+        )
+
+
+@dataclass(frozen=True)
+class HistoryCount:
+    """Events of one execution's history, per kind of step, as the budget counts them."""
+
+    total: int
+    visits: dict[str, int]  # state name → times entered
+    per_lambda_task: float
+    per_batch_task: float
+    per_choice: float
+    per_wait: float
+
+    @property
+    def per_trial(self) -> float:
+        """claim → choice → run → finish."""
+        return 2 * self.per_lambda_task + self.per_choice + self.per_batch_task
+
+
+_LAMBDA_EVENTS = ("LambdaFunctionScheduled", "LambdaFunctionStarted", "LambdaFunctionSucceeded",
+                  "LambdaFunctionFailed", "LambdaFunctionTimedOut")  # fmt: skip
+_TASK_EVENTS = ("TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded", "TaskFailed")
+
+
+def count_history(events: list[dict[str, Any]]) -> HistoryCount:
+    kinds: dict[str, int] = {}
+    visits: dict[str, int] = {}
+    for event in events:
+        kinds[event["type"]] = kinds.get(event["type"], 0) + 1
+        details = event.get("stateEnteredEventDetails")
+        if details:
+            visits[details["name"]] = visits.get(details["name"], 0) + 1
+    lambda_visits = sum(visits.get(s, 0) for s in ("PlanLanes", "ClaimTrial", "FinishTrial",
+                                                    "FinaliseScan"))  # fmt: skip
+    batch_visits = visits.get("RunTrial", 0)
+
+    def per(visits_n: int, inner: int) -> float:
+        return 2 + inner / visits_n if visits_n else 0.0
+
+    return HistoryCount(
+        total=len(events),
+        visits=visits,
+        per_lambda_task=per(lambda_visits, sum(kinds.get(k, 0) for k in _LAMBDA_EVENTS)),
+        per_batch_task=per(batch_visits, sum(kinds.get(k, 0) for k in _TASK_EVENTS)),
+        per_choice=(kinds.get("ChoiceStateEntered", 0) + kinds.get("ChoiceStateExited", 0))
+        / max(1, visits.get("NextStep", 0)),
+        per_wait=2.0 if visits.get("Idle") else 0.0,
+    )
+
+
+def execution_history(execution_arn: str) -> list[dict[str, Any]]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events += page["events"]
+    return events

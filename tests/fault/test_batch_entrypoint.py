@@ -1,0 +1,112 @@
+"""The AWS Batch entrypoint, run as the container runs it, against the local API with its
+checkpoints in S3 (moto's server on loopback): each outcome has its exit code, and a
+retried job resumes where the last one stopped."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from scanfleet import names
+from scanfleet.records import TrialState
+
+from tests.fault.conftest import EVERY, STEPS, Harness, scan_config
+
+BUCKET = "scanfleet-artifacts"
+
+
+@pytest.fixture
+def s3_env(harness: Harness) -> Iterator[dict[str, str]]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    harness.env.pop(names.ENV_CHECKPOINT_URL)
+    yield {names.ENV_BUCKET_NAME: BUCKET, "AWS_ENDPOINT_URL_S3": endpoint}
+    server.stop()
+
+
+def one_trial(harness: Harness, **config: object) -> tuple[object, str]:
+    scan = harness.create_scan(scan_config(**config))  # type: ignore[arg-type]
+    trial = scan.add_trial({})  # queued, as the state machine's claim step leaves it
+    return scan, trial.id
+
+
+def test_a_sigtermed_job_exits_75_and_its_retry_resumes_from_s3(
+    harness: Harness, s3_env: dict[str, str]
+) -> None:
+    scan, trial_id = one_trial(harness)
+    first = harness.batch_job(trial_id, **s3_env)
+    harness.ledger.wait_for(lambda: len(harness.ledger.steps_of(1)) >= 7)
+    first.send_signal(signal.SIGTERM)  # what ECS does when Spot reclaims the host
+    assert first.wait(timeout=20) == names.ExitCode.INTERRUPTED, harness.worker_log()
+    checkpoint = harness.trial(scan).checkpoint  # type: ignore[arg-type]
+    assert checkpoint.uri.startswith(f"s3://{BUCKET}/checkpoints/")
+
+    retry = harness.batch_job(trial_id, via="file", **s3_env)  # Batch: same job, attempt 2
+    assert retry.wait(timeout=30) == names.ExitCode.OK, harness.worker_log()
+    trial = harness.trial(scan)  # type: ignore[arg-type]
+    assert trial.state is TrialState.COMPLETED and trial.preemptions == 1
+    assert trial.worker_id is None or trial.worker_id.startswith("batch-job-1")
+    assert sorted(harness.ledger.steps_of()) == list(range(STEPS))
+
+
+def test_a_job_whose_machine_vanished_is_retried_after_the_lease_runs_out(
+    harness: Harness, s3_env: dict[str, str]
+) -> None:
+    scan, trial_id = one_trial(harness)
+    first = harness.batch_job(trial_id, **s3_env)
+    harness.ledger.wait_for(lambda: len(harness.ledger.steps_of(1)) >= EVERY + 2)
+    first.send_signal(signal.SIGKILL)  # the host is gone: no goodbye, the lease stays
+    first.wait(timeout=10)
+    retry = harness.batch_job(trial_id, **s3_env)
+    assert retry.wait(timeout=30) == names.ExitCode.OK, harness.worker_log()
+    trial = harness.trial(scan)  # type: ignore[arg-type]
+    assert (trial.state, trial.attempt, trial.preemptions) == (TrialState.COMPLETED, 2, 1)
+    assert harness.ledger.steps_of(2)[0] == EVERY
+    assert len(harness.ledger.lines()) <= STEPS + EVERY
+
+
+def test_a_failing_script_asks_for_a_retry_until_its_budget_is_spent(harness: Harness) -> None:
+    _, trial_id = one_trial(harness, params={"crash_at": 2}, retries={"max_errors": 1})
+    assert harness.batch_job(trial_id).wait(timeout=20) == names.ExitCode.REQUEUED
+    assert harness.batch_job(trial_id).wait(timeout=20) == names.ExitCode.SCRIPT_FAILED
+    assert harness.batch_job(trial_id).wait(timeout=20) == names.ExitCode.NOTHING_TO_DO
+
+
+def test_without_a_scan_or_trial_the_job_says_what_to_set() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scanfleet.runtime.batch"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == names.ExitCode.USAGE
+    assert f"set {names.ENV_SCAN_ID} or {names.ENV_TRIAL_ID}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "job_attempt, attempt, preemptions", [("1", 1, 0), ("2", 2, 1)], ids=["first", "retry"]
+)
+def test_a_claim_the_state_machine_made_is_adopted_by_the_first_attempt_only(
+    harness: Harness, job_attempt: str, attempt: int, preemptions: int
+) -> None:
+    scan, trial_id = one_trial(harness, steps=5)
+    harness.client.http.request("POST", f"/trials/{trial_id}/claim", {"worker_id": "lane-1"})
+    lane = {names.ENV_WORKER_ID: "lane-1", "AWS_BATCH_JOB_ATTEMPT": job_attempt}
+    assert harness.batch_job(trial_id, **lane).wait(timeout=20) == names.ExitCode.OK
+    trial = harness.trial(scan)  # type: ignore[arg-type]
+    # a retry cannot tell its own old claim from a live one: it waits for the lease
+    assert (trial.state, trial.attempt, trial.preemptions) == (
+        TrialState.COMPLETED,
+        attempt,
+        preemptions,
+    )

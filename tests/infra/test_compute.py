@@ -1,0 +1,103 @@
+"""Batch on Spot GPUs, the job definition's retry rules, and the reaper's schedule."""
+
+from __future__ import annotations
+
+from scanfleet import names
+
+from tests.infra.synth import Synthesised
+
+
+def test_spot_compute_environment_on_gpu_instances(synthesised: Synthesised):
+    env = synthesised.one("AWS::Batch::ComputeEnvironment")["Properties"]
+    resources = env["ComputeResources"]
+    assert env["Type"] == "managed"
+    assert resources["Type"] == "SPOT"
+    assert resources["AllocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
+    assert resources["Ec2Configuration"] == [{"ImageType": "ECS_AL2_NVIDIA"}]
+    assert resources["InstanceTypes"] == [
+        "g5.xlarge", "g5.2xlarge", "g6.xlarge", "g4dn.xlarge", "g4dn.2xlarge"
+    ]  # fmt: skip
+    assert (resources["MinvCpus"], resources["MaxvCpus"]) == (0, 256)
+
+
+def test_one_queue_without_on_demand_fallback(synthesised: Synthesised):
+    queue = synthesised.one("AWS::Batch::JobQueue")["Properties"]
+    assert len(queue["ComputeEnvironmentOrder"]) == 1
+
+
+def test_retry_rules_retry_spot_reclaims_and_interruptions_and_exit_otherwise(
+    synthesised: Synthesised,
+):
+    strategy = synthesised.one("AWS::Batch::JobDefinition")["Properties"]["RetryStrategy"]
+    assert strategy["Attempts"] == 5
+    assert strategy["EvaluateOnExit"] == [
+        {"Action": "RETRY", "OnStatusReason": "Host EC2*"},
+        {"Action": "RETRY", "OnExitCode": names.BATCH_RETRY_EXIT_CODES},
+        {"Action": "EXIT", "OnReason": "*"},  # last: Batch retries when no rule matches
+    ]
+
+
+def test_the_retry_exit_pattern_matches_the_interruption_code():
+    from fnmatch import fnmatch
+
+    assert fnmatch(str(int(names.ExitCode.INTERRUPTED)), names.BATCH_RETRY_EXIT_CODES)
+    assert not fnmatch(str(int(names.ExitCode.SCRIPT_FAILED)), names.BATCH_RETRY_EXIT_CODES)
+
+
+def test_job_definition_one_gpu_timeout_and_environment(synthesised: Synthesised):
+    job = synthesised.one("AWS::Batch::JobDefinition")["Properties"]
+    container = job["ContainerProperties"]
+    requirements = {r["Type"]: r["Value"] for r in container["ResourceRequirements"]}
+    assert requirements == {"GPU": "1", "VCPU": "4", "MEMORY": "14000"}
+    assert job["Timeout"] == {"AttemptDurationSeconds": 720 * 60}
+    assert job["PlatformCapabilities"] == ["EC2"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env[names.ENV_AUTH] == "iam"
+    assert set(env) >= {
+        names.ENV_API_URL, names.ENV_BUCKET_NAME, names.ENV_CHECKPOINT_URL, "AWS_DEFAULT_REGION"
+    }  # fmt: skip
+    assert env[names.ENV_CHECKPOINT_URL]["Fn::Join"][1][-1] == "/checkpoints/"
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+
+
+def test_default_image_is_built_from_the_worker_dockerfile(synthesised: Synthesised):
+    image = synthesised.one("AWS::Batch::JobDefinition")["Properties"]["ContainerProperties"][
+        "Image"
+    ]
+    assert "cdk-hnb659fds-container-assets" in str(image)  # a DockerImageAsset, pushed at deploy
+
+
+def test_reaper_runs_on_a_schedule(synthesised: Synthesised):
+    rules = [
+        r["Properties"]
+        for r in synthesised.resources("AWS::Events::Rule").values()
+        if "reaper" in r["Properties"]["Description"]
+    ]
+    assert len(rules) == 1 and rules[0]["ScheduleExpression"] == "rate(5 minutes)"
+    [target] = synthesised.referenced(rules[0]["Targets"], "AWS::Lambda::Function")
+    assert target["Properties"]["Handler"] == "lambdas.reaper.handler"
+
+
+def test_context_settings_reach_the_compute_resources(synthesised_alt: Synthesised):
+    envs = [
+        r["Properties"]["ComputeResources"]
+        for r in synthesised_alt.resources("AWS::Batch::ComputeEnvironment").values()
+    ]
+    by_type = {e["Type"]: e for e in envs}
+    assert set(by_type) == {"SPOT", "EC2"}
+    assert by_type["SPOT"]["AllocationStrategy"] == "SPOT_CAPACITY_OPTIMIZED"
+    assert by_type["SPOT"]["MaxvCpus"] == 64 and by_type["EC2"]["MaxvCpus"] == 16
+    assert by_type["SPOT"]["InstanceTypes"] == ["p3.2xlarge", "g5.12xlarge"]
+    assert len(synthesised_alt.resources("AWS::Batch::JobQueue")) == 2  # + On-Demand fallback
+    job = synthesised_alt.one("AWS::Batch::JobDefinition")["Properties"]
+    container = job["ContainerProperties"]
+    assert container["Image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:v3"
+    requirements = {r["Type"]: r["Value"] for r in container["ResourceRequirements"]}
+    assert requirements == {"GPU": "1", "VCPU": "8", "MEMORY": "30000"}
+    assert job["Timeout"] == {"AttemptDurationSeconds": 90 * 60}
+    assert job["RetryStrategy"]["Attempts"] == 3
+    schedules = {
+        r["Properties"]["ScheduleExpression"]
+        for r in synthesised_alt.resources("AWS::Events::Rule").values()
+    }
+    assert "rate(10 minutes)" in schedules

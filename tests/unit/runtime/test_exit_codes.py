@@ -1,0 +1,57 @@
+"""How a run's end maps to the exit codes the Batch retry strategy keys on."""
+
+from __future__ import annotations
+
+import pytest
+from scanfleet.client import Client
+from scanfleet.names import BATCH_RETRY_EXIT_CODES, ExitCode
+from scanfleet.records import TrialState
+from scanfleet.runtime.agent import Agent, Outcome, exit_code_for, notice_deadline
+from scanfleet.runtime.spot import SpotNotice
+
+
+@pytest.mark.parametrize(
+    "outcome, state, code",
+    [
+        (Outcome(exit_code=0), TrialState.COMPLETED, ExitCode.OK),
+        (Outcome(exit_code=0), TrialState.PRUNED, ExitCode.OK),
+        (Outcome(exit_code=1), TrialState.QUEUED, ExitCode.REQUEUED),
+        (Outcome(exit_code=1), TrialState.FAILED, ExitCode.SCRIPT_FAILED),
+        (Outcome(exit_code=-15, stopped=True), TrialState.QUEUED, ExitCode.INTERRUPTED),
+        (Outcome(exit_code=-15, stopped=True), TrialState.FAILED, ExitCode.SCRIPT_FAILED),
+        (Outcome(exit_code=-15, lease_lost=True), None, ExitCode.LEASE_LOST),
+        (Outcome(exit_code=0), None, ExitCode.API_UNAVAILABLE),
+    ],
+)
+def test_each_end_of_a_run_has_its_exit_code(
+    outcome: Outcome, state: TrialState | None, code: ExitCode
+) -> None:
+    assert exit_code_for(outcome, state) is code
+
+
+def test_exactly_the_codes_that_should_retry_match_the_batch_rule() -> None:
+    pattern = BATCH_RETRY_EXIT_CODES.rstrip("*")
+    retried = {c for c in ExitCode if str(c.value).startswith(pattern)}
+    assert retried == {c for c in ExitCode if c.retry}
+    assert retried == {
+        ExitCode.INTERRUPTED,
+        ExitCode.REQUEUED,
+        ExitCode.API_UNAVAILABLE,
+        ExitCode.INPUTS_UNAVAILABLE,
+    }
+    assert not ExitCode.INPUT_INVALID.retry
+
+
+@pytest.mark.parametrize("left, deadline", [(None, 90.0), (120.0, 90.0), (50.0, 30.0), (5.0, 0.0)])
+def test_a_notice_leaves_a_margin_inside_its_two_minutes(
+    left: float | None, deadline: float
+) -> None:
+    now = 1_700_000_000.0
+    notice = SpotNotice(action="terminate", at=None if left is None else now + left)
+    assert notice_deadline(notice, now, 90.0) == deadline
+
+
+def test_a_notice_stops_the_agent_before_its_next_claim() -> None:
+    agent = Agent(Client(url="http://127.0.0.1:1"), "sc1")
+    agent.on_spot_notice(SpotNotice(action="terminate", at=None))
+    assert agent.run() == ExitCode.INTERRUPTED  # no claim: the API is not even reachable
