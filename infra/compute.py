@@ -72,6 +72,14 @@ class Compute(Construct):
             description="scanfleet Batch instances: outbound only",
             allow_all_outbound=True,
         )
+        # IMDSv2 only; hop limit 2 so that a container (one more hop than the host) can still
+        # read the Spot interruption notice the worker watches for
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "InstancesTemplate",
+            require_imdsv2=True,
+            http_put_response_hop_limit=2,
+        )
         spot = self._environment(
             "Spot",
             settings,
@@ -177,6 +185,7 @@ class Compute(Construct):
             minv_cpus=0,
             maxv_cpus=max_vcpus,
             update_to_latest_image_version=True,
+            launch_template=self.launch_template,
         )
 
 

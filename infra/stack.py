@@ -293,14 +293,14 @@ class ScanfleetStack(Stack):
                 f"{FALLBACK_WORKER_IMAGE}, which has no scanfleet worker in it",
             )
             return ecs.ContainerImage.from_registry(FALLBACK_WORKER_IMAGE)
+        # the build context is this checkout: scanfleet is installed from it, not from PyPI
+        build_args = {"SCANFLEET_SPEC": ".[server]"}
         requirements = WORKER_DOCKERFILE.parent / "requirements.txt"
+        if requirements.is_file():
+            build_args["REQUIREMENTS"] = str(requirements.relative_to(ROOT))
         return ecs.ContainerImage.from_asset(
             str(ROOT),
             file=str(WORKER_DOCKERFILE.relative_to(ROOT)),
             exclude=WORKER_CONTEXT_EXCLUDES,
-            build_args=(
-                {"REQUIREMENTS": str(requirements.relative_to(ROOT))}
-                if requirements.is_file()
-                else None
-            ),
+            build_args=build_args,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from scanfleet import names
 
 from tests.infra.synth import Synthesised
@@ -65,6 +67,18 @@ def test_default_image_is_built_from_the_worker_dockerfile(synthesised: Synthesi
         "Image"
     ]
     assert "cdk-hnb659fds-container-assets" in str(image)  # a DockerImageAsset, pushed at deploy
+    manifests = list(synthesised.outdir.glob("*.assets.json"))
+    images = [
+        source
+        for manifest in manifests
+        for source in (
+            entry["source"] for entry in json.loads(manifest.read_text())["dockerImages"].values()
+        )
+    ]
+    assert len(images) == 1
+    assert images[0]["dockerFile"] == "worker/Dockerfile"
+    # scanfleet is not on PyPI: the image installs the checkout it is built from
+    assert images[0]["dockerBuildArgs"]["SCANFLEET_SPEC"] == ".[server]"
 
 
 def test_reaper_runs_on_a_schedule(synthesised: Synthesised):
@@ -101,3 +115,11 @@ def test_context_settings_reach_the_compute_resources(synthesised_alt: Synthesis
         for r in synthesised_alt.resources("AWS::Events::Rule").values()
     }
     assert "rate(10 minutes)" in schedules
+
+
+def test_instances_serve_the_spot_notice_to_containers_over_imdsv2(synthesised: Synthesised):
+    template = synthesised.one("AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
+    assert template["MetadataOptions"]["HttpTokens"] == "required"
+    assert template["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    for env in synthesised.resources("AWS::Batch::ComputeEnvironment").values():
+        assert "LaunchTemplate" in env["Properties"]["ComputeResources"]
