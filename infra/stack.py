@@ -169,6 +169,8 @@ class ScanfleetStack(Stack):
         data.bucket.grant_read_write(compute.job_role, f"{CHECKPOINT_PREFIX}*")
         data.bucket.grant_read(compute.job_role, f"{INPUTS_PREFIX}*")
         data.bucket.grant_read_write(api_function, f"{INPUTS_PREFIX}*")
+        # an agent's claim of a PBT child copies its parent's checkpoint inside the API
+        data.bucket.grant_read_write(api_function, f"{CHECKPOINT_PREFIX}*")
         if self.iam_api:
             compute.job_role.add_to_policy(
                 iam.PolicyStatement(
