@@ -26,6 +26,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 
+from scanfleet.cloud._history import (  # noqa: E402
+    EVENTS_PER_LANE_END,
+    EVENTS_PER_TRIAL,
+    EVENTS_PER_WAIT,
+)
+
 from tests.cloud.harness import (  # noqa: E402
     Cloud,
     count_history,
@@ -156,8 +162,14 @@ def main() -> None:
     total += heartbeat_row[2]
     print(f"{'total with heartbeats':<46} {'':>9} {total:>17.4f}")
     print()
-    print(f"events per trial (claim, choice, run, finish): {count.per_trial:.0f}; "
-          f"state transitions per trial: {transitions / n:.2f}")  # fmt: skip
+    runs, waits, lanes = (count.visits.get(s, 0) for s in ("RunTrial", "Idle", "LaneEnd"))
+    overhead = count.total - (
+        runs * EVENTS_PER_TRIAL + waits * EVENTS_PER_WAIT + lanes * EVENTS_PER_LANE_END
+    )
+    print(f"history: {count.per_trial:.0f} events per trial (claim, choice, run, finish); "
+          f"{runs} runs × 18 + {waits} idle polls × 9 + {lanes} lane ends × 11 + "
+          f"{overhead} fixed = {count.total}")  # fmt: skip
+    print(f"state transitions per trial: {transitions / n:.2f}")
     print("DynamoDB requests by action:", dict(sorted(cloud.requests.dynamodb.items())))
     print("API requests by route:", dict(sorted(cloud.requests.api.items())))
     gpu = GPU_TRIAL_COST * 1_000

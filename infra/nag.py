@@ -90,6 +90,14 @@ COMPUTE: dict[str, str] = {
     ),
 }
 
+JOB_DEFINITION_COPIES: dict[str, str] = {
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:"
+    "job-definition/*]": (
+        "Plan registers a copy of the job definition for a scan with its own image; its name "
+        "is made at run time from the image"
+    ),
+}
+
 TOKEN_SECRET: dict[str, str] = {
     "AwsSolutions-SMG4": (
         "API tokens are handed to people and agents; they are rotated by adding a new key to "

@@ -42,8 +42,9 @@ def _path(key: str) -> str:
 class Orchestration(Construct):
     """The state machine of remote scans, its Lambda tasks and the revive schedule.
 
-    Grants on the table and bucket are the stack's; the state machine role gets what its
-    Lambda and Batch tasks need from the task constructs.
+    ``table`` and ``bucket`` are what the functions work on; the stack grants them (and
+    every other grant); the state machine role gets what its Lambda and Batch tasks need
+    from the task constructs.
     """
 
     def __init__(
@@ -141,7 +142,8 @@ class Orchestration(Construct):
             **options,  # type: ignore[arg-type]
         )
         task.add_retry(
-            errors=["StoreBusyError", "Lambda.TooManyRequestsException", "Lambda.ServiceException"],
+            # CDK adds the retry on Lambda's service errors; ours: a store too busy to answer
+            errors=["StoreBusyError", "Lambda.TooManyRequestsException"],
             interval=Duration.seconds(2),
             max_attempts=4,
             backoff_rate=2,

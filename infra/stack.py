@@ -180,6 +180,7 @@ class ScanfleetStack(Stack):
             )
         for function in [api_function, *orchestration.functions]:
             self._grant_scan_control(function, orchestration, compute.job_queue)
+        self._grant_job_definition_copies(orchestration.plan_function, compute)
 
         # ---- monitoring and outputs --------------------------------------------------------
         monitoring = Monitoring(
@@ -230,6 +231,24 @@ class ScanfleetStack(Stack):
         for actions, resource in statements:
             function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
 
+    @staticmethod
+    def _grant_job_definition_copies(function: lambda_.Function, compute: Compute) -> None:
+        """A scan with its own ``image`` runs a copy of the job definition that Plan registers
+        (``scanfleet.cloud.JobDefinitions``), with the same roles."""
+        definitions = Stack.of(function).format_arn(
+            service="batch", resource="job-definition", resource_name="*"
+        )
+        statements = [
+            (["batch:DescribeJobDefinitions"], "*"),  # no resource-level permissions
+            (["batch:RegisterJobDefinition", "batch:TagResource"], definitions),
+        ]
+        for actions, resource in statements:
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
+        compute.job_role.grant_pass_role(function)
+        execution_role = compute.job_definition.container.execution_role
+        if execution_role is not None:
+            execution_role.grant_pass_role(function)
+
     def _acknowledge(
         self, api_function: lambda_.Function, compute: Compute, orchestration: Orchestration
     ) -> None:
@@ -243,6 +262,7 @@ class ScanfleetStack(Stack):
         nag.acknowledge(self.token_secret, nag.TOKEN_SECRET)
         for function in [api_function, *orchestration.functions]:
             nag.acknowledge(function, nag.scan_control(orchestration.state_machine_name))
+        nag.acknowledge(orchestration.plan_function, nag.JOB_DEFINITION_COPIES)
         nag.acknowledge(
             orchestration.state_machine,
             nag.state_machine_role(self, orchestration.functions),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -57,6 +58,16 @@ def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
             return original(self)
 
     monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+
+
+@contextlib.contextmanager
+def moto_s3(*buckets: str) -> Iterator[Any]:
+    """An S3 client of moto (in-process) that holds these buckets, empty."""
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket)
+        yield client
 
 
 @pytest.fixture

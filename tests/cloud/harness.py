@@ -191,6 +191,7 @@ class JobRunner:
         self.ledger = Ledger(root / "ledger.txt")
         self.spot: SpotPlan | None = None
         self.spot_notices = 0
+        self.steps_before_loss = 0  # ledger lines of the reclaimed trial when its host went
         self._jobs: list[str] = []
         self._env = child_environment(endpoint) | {
             names.ENV_API_URL: api_url,
@@ -230,6 +231,7 @@ class JobRunner:
             metadata.close()
         if reclaimed:
             self.spot_notices += 1
+            self.steps_before_loss = len(self.steps_of(env[names.ENV_TRIAL_ID]))
             return moto_patches.AttemptEnd(
                 None if vanish.is_set() else code,
                 status_reason="Host EC2 (instance i-0123456789abcdef0) terminated.",
@@ -251,6 +253,10 @@ class JobRunner:
                 time.sleep(0.02)
 
         threading.Thread(target=watch, daemon=True).start()
+
+    def steps_of(self, trial_id: str) -> list[int]:
+        """The steps the trial's runs wrote, in order."""
+        return [step for trial, _, step in self.ledger.lines() if trial == trial_id]
 
     def logs(self) -> str:
         return "\n".join(

@@ -5,6 +5,7 @@ retried job resumes where the last one stopped."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -100,7 +101,7 @@ def test_a_claim_the_state_machine_made_is_adopted_by_the_first_attempt_only(
     harness: Harness, job_attempt: str, attempt: int, preemptions: int
 ) -> None:
     scan, trial_id = one_trial(harness, steps=5)
-    harness.client.http.request("POST", f"/trials/{trial_id}/claim", {"worker_id": "lane-1"})
+    harness.client.claim_trial(trial_id, "lane-1")  # the state machine's claim
     lane = {names.ENV_WORKER_ID: "lane-1", "AWS_BATCH_JOB_ATTEMPT": job_attempt}
     assert harness.batch_job(trial_id, **lane).wait(timeout=20) == names.ExitCode.OK
     trial = harness.trial(scan)  # type: ignore[arg-type]
@@ -110,3 +111,42 @@ def test_a_claim_the_state_machine_made_is_adopted_by_the_first_attempt_only(
         attempt,
         preemptions,
     )
+
+
+def test_a_missing_input_fails_the_trial_for_good_with_its_reason(
+    harness: Harness, s3_env: dict[str, str]
+) -> None:
+    scan, trial_id = one_trial(harness, dataset=f"s3://{BUCKET}/datasets/none")
+    job = harness.batch_job(trial_id, **s3_env)
+    assert job.wait(timeout=30) == names.ExitCode.INPUT_INVALID, harness.worker_log()
+    trial = harness.trial(scan)  # type: ignore[arg-type]
+    assert trial.state is TrialState.FAILED
+    assert trial.failure_reason == f"inputs: dataset: nothing at s3://{BUCKET}/datasets/none"
+    assert "Traceback" not in harness.worker_log()
+    assert harness.ledger.lines() == []  # the script never ran
+
+
+def test_an_input_out_of_reach_gives_the_claim_back_and_asks_for_a_retry(
+    harness: Harness, s3_env: dict[str, str]
+) -> None:
+    scan, trial_id = one_trial(harness, dataset=f"s3://{BUCKET}/datasets/first")
+    boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL_S3"]).put_object(
+        Bucket=BUCKET, Key="datasets/first/a.csv", Body=b"1"
+    )
+    harness.client.claim_trial(trial_id, "lane-1")  # the state machine's claim
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{s.getsockname()[1]}"
+    lane = {names.ENV_WORKER_ID: "lane-1", "AWS_BATCH_JOB_ATTEMPT": "1"}
+    job = harness.batch_job(
+        trial_id, **lane, **{**s3_env, "AWS_ENDPOINT_URL_S3": nowhere, "AWS_MAX_ATTEMPTS": "1"}
+    )
+    assert job.wait(timeout=30) == names.ExitCode.INPUTS_UNAVAILABLE, harness.worker_log()
+    assert names.ExitCode.INPUTS_UNAVAILABLE.retry
+    trial = harness.trial(scan)  # type: ignore[arg-type]
+    assert (trial.state, trial.preemptions, trial.errors) == (TrialState.QUEUED, 1, 0)
+    assert "Traceback" not in harness.worker_log()
+
+    retry = {**lane, "AWS_BATCH_JOB_ATTEMPT": "2"}  # S3 is back: the retried job runs it
+    assert harness.batch_job(trial_id, **retry, **s3_env).wait(timeout=30) == names.ExitCode.OK
+    assert harness.trial(scan).state is TrialState.COMPLETED  # type: ignore[arg-type]

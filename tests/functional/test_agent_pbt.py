@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 from scanfleet.client import Client
-from scanfleet.local.server import LocalServer
 from scanfleet.records import TrialState
 from scanfleet.runtime.agent import Agent
 
@@ -32,12 +31,9 @@ def run_agent(client: Client, scan_id: str, project: Path) -> None:
     assert not worker.is_alive()
 
 
-def test_each_member_is_told_the_stop_step_of_its_lineage(
-    local_api: LocalServer, tmp_path: Path
-) -> None:
+def test_each_member_is_told_the_stop_step_of_its_lineage(client: Client, tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "train.py").write_text(TRAIN)
-    client = Client(url=local_api.url, token=local_api.tokens.default_token)
     pbt = client.create_scan("pbt", {
         "strategy": "pbt", "command": "python train.py", "metric": {"name": "loss"},
         "parameters": {"lr": {"distribution": "log_uniform", "min": 0.01, "max": 1.0}},

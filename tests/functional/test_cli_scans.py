@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from scanfleet.cli import main
 from scanfleet.client import Client, NotFoundError
-from scanfleet.local.server import LocalServer
 
 GRID = {
     "strategy": "grid",
@@ -22,10 +21,9 @@ GRID = {
 
 
 def test_scans_commands(
-    local_api: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client: Client, api: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    api = ["--url", local_api.url, "--token", local_api.tokens.default_token]
-    scan = Client(url=local_api.url, token=local_api.tokens.default_token).create_scan("g", GRID)
+    scan = client.create_scan("g", GRID)
     trial = scan.next_trial()
     assert trial is not None
     trial.complete(0.5)
@@ -59,10 +57,11 @@ class Terminal(io.StringIO):
 
 
 def test_scans_delete_needs_yes_or_a_typed_y_and_then_the_scan_is_gone(
-    local_api: LocalServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    client: Client,
+    api: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    api = ["--url", local_api.url, "--token", local_api.tokens.default_token]
-    client = Client(url=local_api.url, token=local_api.tokens.default_token)
     kept, gone = client.create_scan("kept", GRID), client.create_scan("gone", GRID)
     trial = gone.next_trial()
     assert trial is not None

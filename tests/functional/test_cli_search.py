@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from scanfleet.cli import main
 from scanfleet.client import Client, ConflictError, Scan
-from scanfleet.local.server import LocalServer
 
 TWO_METRICS = {
     "strategy": "grid",
@@ -25,10 +24,8 @@ def run_all(scan: Scan, values_of: object) -> None:
 
 
 def test_best_shows_the_pareto_front_and_seeds_report_mean_and_spread(
-    local_api: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client: Client, api: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    api = ["--url", local_api.url, "--token", local_api.tokens.default_token]
-    client = Client(url=local_api.url, token=local_api.tokens.default_token)
     scan = client.create_scan("mo", TWO_METRICS)
     with pytest.raises(ConflictError) as caught:
         scan.gather_seeds(3)

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from scanfleet import names
-from scanfleet.client import Client
 from scanfleet.local.server import LocalServer
 from scanfleet.records import TrialState
+
+from tests.functional.conftest import api_client
 
 TRAIN = """
 import json, os, sys, time
@@ -45,7 +46,7 @@ def run_worker(
 def a_scan(api: LocalServer, tmp: Path, gpus_per_trial: int) -> str:
     (tmp / "out").mkdir(parents=True, exist_ok=True)
     (tmp / "train.py").write_text(TRAIN)
-    client = Client(url=api.url, token=api.tokens.default_token)
+    client = api_client(api)
     config = {
         "script": str(tmp / "train.py"),
         "strategy": "grid",
@@ -84,7 +85,7 @@ def test_two_gpus_run_two_one_gpu_trials_at_once_each_on_its_own_device(
         for b in records:
             if a is not b and a["start"] < b["end"] and b["start"] < a["end"]:  # type: ignore[operator]
                 assert a["devices"] != b["devices"]
-    client = Client(url=local_api.url, token=local_api.tokens.default_token)
+    client = api_client(local_api)
     trials = client.get_scan(scan_id).trials()
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 4
     assert len({t.record.worker_id for t in trials}) == 2

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from scanfleet.client import Client
-from scanfleet.local.server import LocalServer
 from scanfleet.records import TrialState
 from scanfleet.runtime.agent import Agent
 
@@ -26,7 +25,7 @@ trial.report("loss", trial.params["x"] * tinypkg.VALUE * scale + offset, step=1)
 
 
 def test_trials_run_the_uploaded_script_with_requirements_and_artifacts(
-    local_api: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_wheel(tmp_path / "wheels", value=10)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
@@ -42,7 +41,6 @@ def test_trials_run_the_uploaded_script_with_requirements_and_artifacts(
         f"dataset: {project / 'data'}\nbase_model: {project / 'model.txt'}\n"
         "strategy: grid\nmetric: {name: loss}\nparameters: {x: {values: [1, 2]}}\n"
     )
-    client = Client(url=local_api.url, token=local_api.tokens.default_token)
     scan = client.create_scan("inputs", project / "scan.yaml")
 
     stored = Path(scan.config.script.removeprefix("file://"))  # type: ignore[union-attr]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from scanfleet.client import Client, Scan
-from scanfleet.local.server import LocalServer
 
 pd = pytest.importorskip("pandas")
 
@@ -25,16 +24,6 @@ TRIAL_COLUMNS = [
     "trial_id", "number", "state", "attempt", "preemptions", "errors", "duration_s", "worker_id",
 ]  # fmt: skip
 COLUMNS = [*TRIAL_COLUMNS, "param.batch_size", "param.learning_rate", "value.loss"]
-
-
-def no_wait(seconds: float) -> None:
-    pass
-
-
-@pytest.fixture
-def client(local_api: LocalServer) -> Client:
-    """A client of the real local server; retries do not wait (a 5xx fails fast)."""
-    return Client(url=local_api.url, token=local_api.tokens.default_token, sleep=no_wait)
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from scanfleet.client import Client, ConflictError
 from scanfleet.local.server import LocalServer
 from scanfleet.records import TrialState
 
+from tests.functional.conftest import api_client
+
 GRID = {
     "strategy": "grid",
     "execution": {"type": "manual"},
@@ -183,7 +185,7 @@ def test_a_complete_that_lost_to_a_different_result_still_raises(
     scan = client.create_scan("d", GRID)
     trial = scan.next_trial("w1")
     assert trial is not None
-    direct = Client(url=local_api.url, token=local_api.tokens.default_token)
+    direct = api_client(local_api)
     proxy.lose("POST", "/complete", BUSY)  # our first attempt never reached the server...
     direct.get_trial(trial.id).complete(9.0)  # ...and someone else finished it meanwhile
     with pytest.raises(ConflictError) as caught:
@@ -228,7 +230,7 @@ def test_a_named_claim_lost_to_another_worker_still_raises(
 ) -> None:
     scan = client.create_scan("taken", GRID)
     queued = scan.add_trial({"a": 1, "b": 1})
-    direct = Client(url=local_api.url, token=local_api.tokens.default_token)
+    direct = api_client(local_api)
     proxy.lose("POST", f"/trials/{queued.id}/claim", BUSY)  # ours never reached the server
     direct.claim_trial(queued.id, "job-2")
     with pytest.raises(ConflictError) as caught:

@@ -31,16 +31,6 @@ GRID = {
 }
 
 
-def no_wait(seconds: float) -> None:
-    pass
-
-
-@pytest.fixture
-def client(local_api: LocalServer) -> Client:
-    """A client of the real local server; retries do not wait (a 5xx fails fast)."""
-    return Client(url=local_api.url, token=local_api.tokens.default_token, sleep=no_wait)
-
-
 def finish_all(scan: Scan) -> None:
     for trial in scan.work():
         trial.complete(trial.params["batch_size"] * trial.params["learning_rate"])

@@ -9,7 +9,6 @@ from collections import Counter
 
 import pytest
 from scanfleet.client import Client, ConflictError, NotFoundError, ScanFinishedError, Trial
-from scanfleet.local.server import LocalServer
 from scanfleet.records import ScanStatus, TrialState
 
 GRID = {
@@ -21,16 +20,6 @@ GRID = {
         "learning_rate": {"values": [1e-3, 1e-4, 1e-5]},
     },
 }
-
-
-def no_wait(seconds: float) -> None:
-    pass
-
-
-@pytest.fixture
-def client(local_api: LocalServer) -> Client:
-    """A client of the real local server; retries do not wait (a 5xx fails fast)."""
-    return Client(url=local_api.url, token=local_api.tokens.default_token, sleep=no_wait)
 
 
 def test_a_manual_loop_finishes_a_3x3_grid_and_finds_the_best(client: Client) -> None:

@@ -69,24 +69,3 @@ def test_token_auth_only_makes_one_api_and_workers_get_the_token(synthesised_alt
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert env["SCANFLEET_AUTH"] == "token"
     assert [s["Name"] for s in container["Secrets"]] == ["SCANFLEET_TOKEN"]
-
-
-def test_the_api_handler_may_write_checkpoints_and_inputs_only(synthesised: Synthesised):
-    """Claiming a PBT child through the API copies its parent's checkpoint; uploads of a
-    scan's script go to inputs/. Nothing else of the bucket is the API's."""
-    [handler] = [
-        fn
-        for fn in synthesised.resources("AWS::Lambda::Function").values()
-        if fn["Properties"]["Handler"] == "lambdas.api.handler"
-    ]
-    role_ref = {"Ref": handler["Properties"]["Role"]["Fn::GetAtt"][0]}
-    s3_prefixes = set()
-    for policy in synthesised.resources("AWS::IAM::Policy").values():
-        if role_ref not in policy["Properties"]["Roles"]:
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if any(str(a).startswith("s3:") for a in statement["Action"]):
-                for resource in statement["Resource"]:
-                    if "Fn::Join" in resource:
-                        s3_prefixes.add(resource["Fn::Join"][1][-1])
-    assert s3_prefixes == {"/checkpoints/*", "/inputs/*"}

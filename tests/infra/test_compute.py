@@ -123,3 +123,26 @@ def test_instances_serve_the_spot_notice_to_containers_over_imdsv2(synthesised: 
     assert template["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
     for env in synthesised.resources("AWS::Batch::ComputeEnvironment").values():
         assert "LaunchTemplate" in env["Properties"]["ComputeResources"]
+
+
+def test_plan_may_register_job_definition_copies_and_pass_their_roles(synthesised: Synthesised):
+    """A scan with its own image runs a copy of the job definition that Plan registers."""
+    [plan] = [
+        logical_id
+        for logical_id, fn in synthesised.resources("AWS::Lambda::Function").items()
+        if fn["Properties"]["Handler"] == "lambdas.orchestration.plan"
+    ]
+    role_ref = {
+        "Ref": synthesised.template["Resources"][plan]["Properties"]["Role"]["Fn::GetAtt"][0]
+    }
+    actions: set[str] = set()
+    for policy in synthesised.resources("AWS::IAM::Policy").values():
+        if role_ref in policy["Properties"]["Roles"]:
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                action = statement["Action"]
+                actions.update([action] if isinstance(action, str) else action)
+    assert {
+        "batch:DescribeJobDefinitions",
+        "batch:RegisterJobDefinition",
+        "iam:PassRole",
+    } <= actions

@@ -71,7 +71,8 @@ def test_log_groups_keep_logs_for_the_configured_days(
 
 
 def test_s3_access_is_by_prefix(synthesised: Synthesised):
-    """The API writes inputs/, trial containers write checkpoints/ and read inputs/."""
+    """The API writes inputs/ and checkpoints/ (an agent's claim of a PBT child copies its
+    parent's checkpoint), trial containers write checkpoints/ and read inputs/."""
     resources_by_role: dict[str, set[str]] = {}
     for policy in synthesised.resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -88,7 +89,7 @@ def test_s3_access_is_by_prefix(synthesised: Synthesised):
     by_prefix = {k: v for k, v in resources_by_role.items() if v}
     assert sorted(map(sorted, by_prefix.values())) == [
         [CHECKPOINT_PREFIX, INPUTS_PREFIX],  # the job role
-        [INPUTS_PREFIX],  # the API function
+        [CHECKPOINT_PREFIX, INPUTS_PREFIX],  # the API function
     ]
     assert inspect.signature(S3InputStore).parameters["prefix"].default == INPUTS_PREFIX
 

@@ -19,8 +19,20 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--state", type=Path, default=Path(".scanfleet"))
     p.add_argument("--out", type=Path, default=Path("scanfleet-results"))
-    p.add_argument("--name", default=None, help="scan name (default: the config's folder)")
+    p.add_argument(
+        "--name",
+        default=None,
+        help="scan name (default: the config's folder; plus '-<stem>' for a config file "
+        "not named scan.yaml)",
+    )
     p.add_argument("--plain", action="store_true", help="plain progress lines, no live bar")
+    p.add_argument(
+        "--gpus",
+        default=None,
+        help="GPUs to share among the workers: a count (2) or device ids (0,1); each worker "
+        "gets whole slots of the scan's resources.gpus and runs one trial per slot, with its "
+        "own CUDA_VISIBLE_DEVICES (at most --workers workers)",
+    )
     p.set_defaults(handler=cmd_local_run)
     p = local.add_parser("serve", help="run only the API, for SDK users and remote workers")
     p.add_argument("--state", type=Path, default=Path(".scanfleet"))
@@ -42,6 +54,7 @@ def cmd_local_run(args: argparse.Namespace) -> int:
         state_dir=args.state,
         out_dir=args.out,
         name=args.name,
+        gpus=args.gpus,
         progress=False if args.plain else None,
     )
     return LocalRun(options).run()
@@ -54,7 +67,10 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
     tokens = TokenStore(args.state)
     server = LocalServer(open_local_service(args.state), tokens, host=args.host, port=args.port)
     print(f"scanfleet API on {server.url} (state in {args.state})")
-    print(f"export {names.ENV_API_URL}={server.url} {names.ENV_TOKEN}={tokens.default_token}")
+    print(
+        f"export {names.ENV_API_URL}={server.url} {names.ENV_TOKEN}={tokens.default_token}",
+        flush=True,  # read through a pipe while the server runs
+    )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0

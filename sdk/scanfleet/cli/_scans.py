@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 
 from scanfleet.cli import _results, _search
-from scanfleet.cli._common import EXIT_USAGE, SubParsers, add_api_args, client_from
+from scanfleet.cli._common import (
+    EXIT_USAGE,
+    SubParsers,
+    add_api_args,
+    add_scan_command,
+    client_from,
+)
 
 
 def register(sub: SubParsers) -> None:
@@ -22,27 +28,17 @@ def register(sub: SubParsers) -> None:
     p.set_defaults(handler=cmd_scans_list)
     for name, fn in (("show", cmd_scans_show), ("trials", cmd_scans_trials),
                      ("best", cmd_scans_best), ("cancel", cmd_scans_cancel)):  # fmt: skip
-        p = scans.add_parser(name)
-        add_api_args(p)
-        p.add_argument("scan")
-        p.set_defaults(handler=fn)
-    p = scans.add_parser("export")
-    add_api_args(p)
-    p.add_argument("scan")
+        add_scan_command(scans, name, fn)
+    p = add_scan_command(scans, "export", cmd_scans_export)
     p.add_argument("--format", choices=("csv", "json", "optuna-journal"), default="csv")
     p.add_argument("--tag", action="append", default=None, help="key:value; only those trials")
     p.add_argument("-o", "--output", type=Path, default=None)
-    p.set_defaults(handler=cmd_scans_export)
-    p = scans.add_parser("extend")
-    add_api_args(p)
-    p.add_argument("scan")
+    p = add_scan_command(scans, "extend", cmd_scans_extend)
     p.add_argument("--max-run", type=int, required=True)
-    p.set_defaults(handler=cmd_scans_extend)
-    p = scans.add_parser("delete", help="delete a scan, its trials and results (for good)")
-    add_api_args(p)
-    p.add_argument("scan")
+    p = add_scan_command(
+        scans, "delete", cmd_scans_delete, help="delete a scan, its trials and results (for good)"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask: delete")
-    p.set_defaults(handler=cmd_scans_delete)
     _results.register(scans)
     _search.register(scans)
 

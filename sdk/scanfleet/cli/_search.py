@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from scanfleet.cli._common import SubParsers, add_api_args, client_from
+from scanfleet.cli._common import SubParsers, add_api_args, add_scan_command, client_from
 
 if TYPE_CHECKING:
     from scanfleet.client import Scan
@@ -15,15 +15,15 @@ if TYPE_CHECKING:
 
 
 def register(scans: SubParsers) -> None:
-    p = scans.add_parser(
-        "seeds", help="run the best parameters again with N seeds; show mean and spread"
+    p = add_scan_command(
+        scans,
+        "seeds",
+        cmd_scans_seeds,
+        help="run the best parameters again with N seeds; show mean and spread",
     )
-    add_api_args(p)
-    p.add_argument("scan")
     p.add_argument("--n", type=int, default=None, help="queue seeds 0..n-1 (else: only show)")
     p.add_argument("--wait", action="store_true", help="wait until the seed runs are done")
     p.add_argument("--sem", action="store_true", help="show the SEM instead of the std")
-    p.set_defaults(handler=cmd_scans_seeds)
     p = scans.add_parser("tag", help="merge key=value tags into a trial")
     add_api_args(p)
     p.add_argument("trial")

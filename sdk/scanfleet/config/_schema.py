@@ -447,13 +447,13 @@ class ScanConfig(_Section):
     )
     reuse_from: list[str] = Field(
         default_factory=list,
-        description="scan ids: a trial whose parameters equal a COMPLETED trial there "
-        "takes its result instead of running (a scan id or a list)",
+        description="earlier scans (ids or names; one or a list): a trial whose parameters "
+        "equal a COMPLETED trial there takes its result instead of running",
     )
     warm_start_from: list[str] = Field(
         default_factory=list,
-        description="scan ids (optuna, random): their COMPLETED trials inside this "
-        "space seed the sampler (a scan id or a list)",
+        description="earlier scans (ids or names; one or a list; optuna, random): their "
+        "COMPLETED trials inside this space seed the sampler",
     )
     completion: Completion = Field(
         default_factory=Completion, description="when to stop before max_run"

@@ -75,13 +75,14 @@ class ResultsWriter:
         best_trials: list[TrialRecord] | None = None,
         seeds: SeedSummary | None = None,
     ) -> Path:
-        """best.json: the best trial; with several metrics the Pareto front as
-        ``best_trials``; the seed runs' mean and spread as ``seeds``."""
+        """best.json: the status and its reason, the best trial; with several metrics the
+        Pareto front as ``best_trials``; the seed runs' mean and spread as ``seeds``."""
         path = self.folder / "best.json"
         body = {
             "scan_id": scan["scan_id"],
             "name": scan["name"],
             "status": scan["status"],
+            "status_reason": scan.get("status_reason"),  # why it ended ("target 0.05 reached")
             "metric": self.metrics[0],
             "best_trial": None
             if best is None

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from scanfleet.local.server import LocalServer, open_local_service
 from scanfleet.records import ScanStatus, TrialState
 from scanfleet.report import ScanResults
 from scanfleet.runtime.inputs import local_inputs
-from scanfleet.service import ScanService, ScanSummary
+from scanfleet.runtime.slots import gpu_devices, partition
+from scanfleet.service import TAG_REUSED_FROM, ScanService, ScanSummary
 
 RUNNING = frozenset({TrialState.RUNNING})
 STOP_GRACE_S = 15.0  # SIGTERM to SIGKILL, when the run stops
@@ -37,7 +39,38 @@ class RunOptions:
     out_dir: Path = Path("scanfleet-results")
     name: str | None = None
     refresh_s: float = 0.5
+    gpus: str | None = None  # the GPUs to share among the workers: a count or device ids
     progress: bool | None = None  # None: a live bar on a terminal, plain lines otherwise
+
+
+def default_scan_name(config_path: Path) -> str:
+    """The config's folder (``examples/pbt/scan.yaml`` → ``pbt``); a config with another
+    file name adds its stem (``examples/reuse/wider.yaml`` → ``reuse-wider``), so each
+    config of a folder makes its own scan and results folder."""
+    path = config_path.resolve()
+    return path.parent.name if path.stem == "scan" else f"{path.parent.name}-{path.stem}"
+
+
+def worker_gpus(
+    spec: str | None, workers: int, per_trial: int, env: Mapping[str, str]
+) -> list[str | None]:
+    """The ``--gpus`` of each worker: the GPUs of ``spec`` split into slots of
+    ``per_trial`` devices (``runtime.slots``), dealt out to at most ``workers`` workers;
+    each worker runs one trial per slot it holds. A CPU-only scan gets ``workers``
+    workers that hide the GPUs from their trials. Without ``spec``: ``workers`` workers
+    with the environment's GPUs.
+
+    Raises:
+        SlotError: ``spec`` is malformed or holds fewer GPUs than one trial needs.
+    """
+    if spec is None:
+        return [None] * workers
+    devices = gpu_devices(spec, env)
+    if per_trial == 0:
+        return [",".join(devices)] * workers
+    slots = partition(devices, per_trial)
+    count = min(workers, len(slots))
+    return [",".join(d for slot in slots[i::count] for d in slot) for i in range(count)]
 
 
 def run_token(config_path: Path, name: str, text: str) -> str:
@@ -56,7 +89,8 @@ class LocalRun:
         opts = self.options
         text = opts.config_path.read_text()
         config, script_content = local_inputs(load_config(opts.config_path))
-        name = opts.name or opts.config_path.resolve().parent.name
+        name = opts.name or default_scan_name(opts.config_path)
+        gpus = worker_gpus(opts.gpus, opts.workers, config.resources.gpus, os.environ)
         service = open_local_service(opts.state_dir)
         tokens = TokenStore(opts.state_dir)
         owner_token = tokens.default_token
@@ -77,18 +111,20 @@ class LocalRun:
         self._install_signal_handlers()
         with LocalServer(service, tokens) as server:
             if not service.get_scan(scan.scan_id, owner=owner).status.is_finished():
-                self._start_workers(server.url, owner_token, scan.scan_id, out, opts)
+                self._start_workers(server.url, owner_token, scan.scan_id, out, gpus)
             code = self._watch(service, scan.scan_id, owner, results)
             self._stop_workers()
         summary = service.summarize(scan.scan_id, owner=owner)
-        results.append(service.list_trials(scan.scan_id, owner=owner))
+        trials = service.list_trials(scan.scan_id, owner=owner)
+        results.append(trials)
         results.write_best(
             summary.scan.model_dump(mode="json"),
             summary.best_trial,
             best_trials=summary.best_trials,
             seeds=summary.seeds,
         )
-        print(_final_line(summary, config.metric.name, out), flush=True)
+        reused = sum(1 for t in trials if TAG_REUSED_FROM in t.tags)
+        print(_final_line(summary, config.metric.name, out, reused), flush=True)
         scan_results = ScanResults.from_service(service, scan.scan_id, owner=owner)
         print(results.write_report(scan_results), flush=True)
         return code
@@ -109,15 +145,16 @@ class LocalRun:
                 )
 
     def _start_workers(
-        self, url: str, token: str, scan_id: str, out: Path, opts: RunOptions
+        self, url: str, token: str, scan_id: str, out: Path, gpus: list[str | None]
     ) -> None:
+        opts = self.options
         env = dict(os.environ)
         env.update({names.ENV_API_URL: url, names.ENV_TOKEN: token})
         env[names.ENV_STATE_DIR] = str(opts.state_dir.resolve())  # checkpoints live there
         # on Ctrl-C a worker asks its script for a checkpoint; it must finish inside our grace
         env.setdefault(names.ENV_CHECKPOINT_DEADLINE, str(STOP_GRACE_S - 5))
         workdir = opts.config_path.resolve().parent
-        for i in range(opts.workers):
+        for i, devices in enumerate(gpus):
             argv = [
                 sys.executable, "-m", "scanfleet.cli", "worker",
                 "--scan", scan_id,
@@ -125,6 +162,8 @@ class LocalRun:
                 "--workdir", str(workdir),
                 "--worker-id", f"local-{os.getpid()}-{i}",
             ]  # fmt: skip
+            if devices is not None:
+                argv += ["--gpus", devices]
             self.workers.append(
                 subprocess.Popen(
                     argv,
@@ -187,7 +226,7 @@ def _die_with_parent() -> None:
     die()
 
 
-def _final_line(summary: ScanSummary, metric: str, out: Path) -> str:
+def _final_line(summary: ScanSummary, metric: str, out: Path, reused: int = 0) -> str:
     c = summary.counts
     best = summary.best_trial
     best_text = f"best {metric}={best.values.get(metric)} {best.params}" if best else "no best"
@@ -199,7 +238,9 @@ def _final_line(summary: ScanSummary, metric: str, out: Path) -> str:
         f"\n{summary.scan.status.value}"
         f"{' (' + summary.scan.status_reason + ')' if summary.scan.status_reason else ''}:"
         f" {c[TrialState.COMPLETED]} completed, {c[TrialState.PRUNED]} pruned,"
-        f" {c[TrialState.FAILED]} failed; {best_text}\nresults: {out}/trials.csv, {out}/best.json"
+        f" {c[TrialState.FAILED]} failed"
+        f"{f' ({reused} reused from earlier scans, not run)' if reused else ''};"
+        f" {best_text}\nresults: {out}/trials.csv, {out}/best.json"
     )
 
 

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from scanfleet.client import (
 )
 from scanfleet.config import ScanConfig
 from scanfleet.records import TrialState
-from scanfleet.runtime import inputs
+from scanfleet.runtime import inputs, scratch
 from scanfleet.runtime.checkpoints import CheckpointError, checkpoint_store, checkpoint_url_from
 from scanfleet.runtime.spot import SpotNotice, SpotWatcher, watcher_from
 
@@ -156,6 +156,28 @@ class Agent:
 
     def run(self) -> int:
         """Work until the scan is finished or we are told to stop. Returns an exit code."""
+        with self._scratch_folder():
+            return self._run()
+
+    def run_one(self, trial_id: str | None = None) -> names.ExitCode:
+        """Run one trial, the named one or the next, and say how it went as an exit code
+        (the AWS Batch entrypoint: the job's retry strategy matches on it)."""
+        with self._scratch_folder():
+            return self._run_one(trial_id)
+
+    @contextlib.contextmanager
+    def _scratch_folder(self) -> Iterator[None]:
+        """This worker's scratch folder, from start to end; the folders of workers that
+        were killed outright are removed first (docs/worker.md)."""
+        scratch.sweep(self.scratch_dir)
+        folder = self.scratch_dir / self.worker_id
+        scratch.claim(folder)
+        try:
+            yield
+        finally:
+            scratch.release(folder)
+
+    def _run(self) -> int:
         self._install_signal_handlers()
         self._check_notice_first()
         if self._stop.is_set():
@@ -197,9 +219,7 @@ class Agent:
         self._stop.set()
         self._terminate_child()
 
-    def run_one(self, trial_id: str | None = None) -> names.ExitCode:
-        """Run one trial, the named one or the next, and say how it went as an exit code
-        (the AWS Batch entrypoint: the job's retry strategy matches on it)."""
+    def _run_one(self, trial_id: str | None) -> names.ExitCode:
         self._install_signal_handlers()
         self._check_notice_first()
         if self._stop.is_set():

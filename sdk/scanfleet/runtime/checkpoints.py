@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 from scanfleet import names
 
 MANIFEST = "MANIFEST.json"
+STORE_SCHEMES = frozenset({"s3", "file", ""})  # URI schemes a store exists for ("": a path)
 DEFAULT_STATE_DIR = ".scanfleet"
 
 

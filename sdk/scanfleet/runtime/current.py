@@ -96,6 +96,12 @@ class CurrentTrial:
         self.completed = True
         self._save_results()
 
+    def tag(self, tags: dict[str, str] | None = None, **more: str) -> None:
+        """Merge tags into this trial (``trial.tag(regime="high-lr")``), to find it with
+        ``scanfleet scans export --tag`` or ``Scan.to_csv(tags=...)``. Run by hand: nothing."""
+        if self._remote is not None:
+            self._remote.tag(tags, **more)
+
     # ---- checkpoints -----------------------------------------------------------------
 
     def save_checkpoint(self, step: int) -> str | None:

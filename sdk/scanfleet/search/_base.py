@@ -48,6 +48,11 @@ class SearchStrategy(ABC):
         """Why nothing more will ever be suggested (e.g. "grid exhausted"), or None."""
         return None
 
+    def planned_trials(self) -> int | None:
+        """How many trials the suggestions make (None: unbounded): ``size()``, unless some
+        are known to be duplicates that run once (grid cells that conditions make equal)."""
+        return self.size()
+
     @abstractmethod
     def suggest(
         self, scan: ScanRecord, history: Sequence[TrialRecord], *, retry: int = 0

@@ -11,6 +11,8 @@ from scanfleet.config._parameters import Scalar
 from scanfleet.records import ScanRecord, TrialRecord, canonical_params
 from scanfleet.search._base import SearchStrategy, Suggestion
 
+_COUNT_DISTINCT_UP_TO = 10_000
+
 
 class GridStrategy(SearchStrategy):
     """Every combination, parameters in config order with the last varying fastest.
@@ -43,6 +45,7 @@ class GridStrategy(SearchStrategy):
         self._cells = 1
         for axis in self.axes:
             self._cells *= len(axis)
+        self._planned: int | None = None
 
     def size(self) -> int:
         """Positions of the lazy enumeration: cells × the widest condition expansion."""
@@ -91,6 +94,13 @@ class GridStrategy(SearchStrategy):
                 return None
             seen.add(canonical_params(params))
         return len(seen)
+
+    def planned_trials(self) -> int:
+        """The distinct trials (counted once, up to ``_COUNT_DISTINCT_UP_TO`` positions:
+        ~60 ms); the positions of a bigger grid with conditions."""
+        if self._planned is None:
+            self._planned = self.count_distinct(limit=_COUNT_DISTINCT_UP_TO) or self.size()
+        return self._planned
 
     def exhausted(self, scan: ScanRecord) -> str | None:
         return "grid exhausted" if scan.cursor >= self.size() else None

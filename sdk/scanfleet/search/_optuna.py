@@ -55,7 +55,16 @@ def to_distribution(spec: ParameterSpec) -> BaseDistribution:
 
 
 def distributions(config: ScanConfig) -> dict[str, BaseDistribution]:
-    return {name: to_distribution(spec) for name, spec in config.parameters.items()}
+    """One distribution per parameter. A grid's conditions may set values its lists lack:
+    those are choices too, so a study of the grid's trials (report, journal) holds them."""
+    dists = {name: to_distribution(spec) for name, spec in config.parameters.items()}
+    for condition in config.conditions:
+        for name, values in condition.set.items():
+            dist = dists.get(name)
+            if isinstance(dist, CategoricalDistribution):
+                extra = [v for v in values if v not in dist.choices]
+                dists[name] = CategoricalDistribution([*dist.choices, *extra])
+    return dists
 
 
 RANDOM_AFTER_DUPLICATES = 3  # suggestions that duplicated a trial before sampling at random

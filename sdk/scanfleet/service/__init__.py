@@ -9,9 +9,11 @@ from scanfleet.service._errors import (
     ScanFinishedError,
 )
 from scanfleet.service._inputs import InputStore, LocalInputStore, S3InputStore
+from scanfleet.service._results import TAG_REUSED_FROM
 from scanfleet.service._service import ScanService, ScanSummary
 
 __all__ = [
+    "TAG_REUSED_FROM",
     "InputStore",
     "InvalidParamsError",
     "InvalidValuesError",

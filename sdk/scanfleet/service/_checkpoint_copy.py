@@ -9,11 +9,14 @@ where a child's copy goes.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from scanfleet.runtime.checkpoints import checkpoint_store
+from scanfleet.runtime.checkpoints import STORE_SCHEMES, checkpoint_store
+
+log = logging.getLogger("scanfleet.service")
 
 
 class CheckpointCopier:
@@ -26,12 +29,18 @@ class CheckpointCopier:
         self._lock = threading.Lock()
 
     def copy(self, uri: str, parent_trial_id: str, child_trial_id: str) -> str:
-        """The URI of ``child_trial_id``'s copy of the checkpoint at ``uri``.
+        """The URI of ``child_trial_id``'s copy of the checkpoint at ``uri``. A URI no
+        checkpoint store handles (a script may record any URI) is returned as it is: the
+        child then reads the parent's checkpoint where it is.
 
         Raises:
             CheckpointError: nothing at ``uri``, or the store refused the copy.
         """
-        s3 = self._s3_client() if urlsplit(uri).scheme == "s3" else None
+        scheme = urlsplit(uri).scheme
+        if scheme not in STORE_SCHEMES:
+            log.warning("checkpoint %s is in no checkpoint store: the child reads it in place", uri)
+            return uri
+        s3 = self._s3_client() if scheme == "s3" else None
         return checkpoint_store(uri, s3_client=s3).copy(
             uri, child_trial_id, parent_trial_id=parent_trial_id
         )

@@ -4,7 +4,7 @@ before takes that result) and ``warm_start_from`` (their trials seed the sampler
 from __future__ import annotations
 
 from scanfleet.config import ConfigError, ConfigProblem, ConstantParam, ScanConfig
-from scanfleet.records import TrialRecord, TrialState, trial_id_for
+from scanfleet.records import ScanRecord, TrialRecord, TrialState, trial_id_for
 from scanfleet.service._errors import InvalidParamsError
 from scanfleet.service._params import complete_params
 from scanfleet.store import ScanNotFoundError, TrialNotFoundError, TrialStore
@@ -12,36 +12,67 @@ from scanfleet.store import ScanNotFoundError, TrialNotFoundError, TrialStore
 COMPLETED = frozenset({TrialState.COMPLETED})
 
 
-def check_earlier_scans(store: TrialStore, config: ScanConfig, owner: str) -> None:
+def check_earlier_scans(store: TrialStore, config: ScanConfig, owner: str) -> ScanConfig:
     """Every scan named in ``reuse_from`` and ``warm_start_from`` is the owner's and its
-    space is compatible: it has every parameter this scan varies.
+    space is compatible: it has every parameter this scan varies. Each may be named by
+    its id or by its name (the newest of the owner's scans with that name).
+
+    Returns:
+        The config with every name replaced by its scan id: it is resolved once, when
+        the scan is created, so a later scan of the same name changes nothing.
 
     Raises:
         ConfigError: naming ``reuse_from.<i>`` or ``warm_start_from.<i>``.
     """
     varied = [n for n, spec in config.parameters.items() if not isinstance(spec, ConstantParam)]
+    by_name = _NewestByName(store, owner)
     problems = []
+    resolved: dict[str, list[str]] = {}
     for field in ("reuse_from", "warm_start_from"):
-        for i, scan_id in enumerate(getattr(config, field)):
+        resolved[field] = []
+        for i, ref in enumerate(getattr(config, field)):
             path = f"{field}.{i}"
-            try:
-                earlier = store.get_scan(scan_id)
-            except ScanNotFoundError:
-                earlier = None
-            if earlier is None or earlier.owner != owner:
-                problems.append(ConfigProblem(path, f"no scan {scan_id!r} of yours"))
+            earlier = _owned_scan(store, ref, owner) or by_name.get(ref)
+            if earlier is None:
+                problems.append(ConfigProblem(path, f"no scan of yours with id or name {ref!r}"))
                 continue
+            resolved[field].append(earlier.scan_id)
             missing = [n for n in varied if n not in earlier.config.get("parameters", {})]
             if missing:
                 problems.append(
                     ConfigProblem(
                         path,
-                        f"scan {scan_id} has no parameter {', '.join(map(repr, missing))}: "
+                        f"scan {earlier.scan_id} has no parameter {', '.join(map(repr, missing))}: "
                         "its trials cannot stand for this scan's",
                     )
                 )
     if problems:
         raise ConfigError(problems)
+    return config.model_copy(update=resolved)
+
+
+def _owned_scan(store: TrialStore, scan_id: str, owner: str) -> ScanRecord | None:
+    try:
+        scan = store.get_scan(scan_id)
+    except ScanNotFoundError:
+        return None
+    return scan if scan.owner == owner else None
+
+
+class _NewestByName:
+    """The owner's newest scan of each name, listed once and only when a name is asked."""
+
+    def __init__(self, store: TrialStore, owner: str) -> None:
+        self.store = store
+        self.owner = owner
+        self._newest: dict[str, ScanRecord] | None = None
+
+    def get(self, name: str) -> ScanRecord | None:
+        if self._newest is None:
+            self._newest = {}
+            for scan in self.store.list_scans(self.owner):  # newest first
+                self._newest.setdefault(scan.name, scan)
+        return self._newest.get(name)
 
 
 def reusable_result(

@@ -117,11 +117,10 @@ class ScanService:
 
         Raises:
             ConfigError: the config is invalid (also when a ``reuse_from`` or
-                ``warm_start_from`` scan is not the owner's or has another space);
-                nothing is stored.
+                ``warm_start_from`` scan, named by id or by name, is not the owner's
+                or has another space); nothing is stored.
         """
-        cfg = load_config(config)
-        check_earlier_scans(self.store, cfg, owner)
+        cfg = check_earlier_scans(self.store, load_config(config), owner)  # names → ids
         scan = ScanRecord(
             scan_id=new_scan_id(),
             name=name,
@@ -161,7 +160,7 @@ class ScanService:
     def summarize(self, scan_id: str, *, owner: str) -> ScanSummary:
         scan = self.get_scan(scan_id, owner=owner)
         config = self.config_of(scan)
-        size = self._strategy(scan).size()
+        size = self._strategy(scan).planned_trials()
         planned = scan.max_run if size is None else min(scan.max_run, size)
         if config.seeds is not None:
             planned += config.seeds.n
@@ -253,13 +252,7 @@ class ScanService:
             )
         updated = self.store.set_max_run(scan_id, max_run)
         if updated.status is ScanStatus.COMPLETED:
-            self.store.set_scan_status(
-                scan_id,
-                ScanStatus.RUNNING,
-                reason=f"extended to {max_run}",
-                expected=ScanStatus.COMPLETED,
-                now=self._now(),
-            )
+            self._reopen(scan_id, f"extended to {max_run}")
         return self.store.get_scan(scan_id)
 
     # ---- handing out trials ------------------------------------------------------------
@@ -400,10 +393,21 @@ class ScanService:
             return None
         try:
             uri = self.checkpoints.copy(suggestion.start_from.uri, parent, trial_id)
-        except (CheckpointError, OSError) as exc:
+        except (CheckpointError, OSError, ValueError) as exc:  # ValueError: a bad URI
             logger.warning("trial %s starts from scratch: %s", trial_id, exc)
             return None
         return Checkpoint(step=suggestion.start_from.step, uri=uri)
+
+    def _reopen(self, scan_id: str, reason: str) -> None:
+        """A COMPLETED scan that got more to do (extended, a trial added, seed runs) runs
+        again; a scan in any other state is left as it is."""
+        self.store.set_scan_status(
+            scan_id,
+            ScanStatus.RUNNING,
+            reason=reason,
+            expected=ScanStatus.COMPLETED,
+            now=self._now(),
+        )
 
     def add_trial(
         self,
@@ -435,13 +439,7 @@ class ScanService:
         )
         result = self.store.insert_trial(trial)
         if scan.status is ScanStatus.COMPLETED and result is InsertResult.CREATED:
-            self.store.set_scan_status(
-                scan_id,
-                ScanStatus.RUNNING,
-                reason="trial added",
-                expected=ScanStatus.COMPLETED,
-                now=self._now(),
-            )
+            self._reopen(scan_id, "trial added")
         return self.store.get_trial(trial.trial_id), result is InsertResult.CREATED
 
     def claim_trial(
@@ -692,13 +690,7 @@ class ScanService:
         param = config.seeds.param if config.seeds is not None else DEFAULT_SEED_PARAM
         created = queue_seed_runs(self.store, scan, best, n, param, self._now())
         if created and scan.status is ScanStatus.COMPLETED:
-            self.store.set_scan_status(
-                scan_id,
-                ScanStatus.RUNNING,
-                reason=f"gathering {n} seeds",
-                expected=ScanStatus.COMPLETED,
-                now=self._now(),
-            )
+            self._reopen(scan_id, f"gathering {n} seeds")
         summary = self.seed_summary(scan_id, owner=owner)
         assert summary is not None  # the runs were just queued
         return summary

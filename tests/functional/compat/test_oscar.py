@@ -7,7 +7,6 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from scanfleet.client import Client, ConflictError, ScanFinishedError
@@ -16,26 +15,14 @@ from scanfleet.config import ConfigError
 from scanfleet.local.server import LocalServer
 from scanfleet.records import ScanStatus, TrialState
 
+from tests.functional.compat.conftest import OPENED
+from tests.functional.conftest import api_client
+
 SQUARE = {"name": "Square", "parameters": {"x": {"min": -10, "max": 10}}}
 
 
-def no_wait(seconds: float) -> None:
-    pass
-
-
-OPENED: list[Oscar] = []
-
-
-@pytest.fixture(autouse=True)
-def _stop_heartbeats() -> Iterator[None]:
-    """Jobs a test leaves out stop being heartbeated when it ends (its server is gone)."""
-    yield
-    while OPENED:
-        OPENED.pop().close()
-
-
 def a_client(api: LocalServer, worker: str = "node-1") -> Client:
-    client = Client(url=api.url, token=api.tokens.default_token, sleep=no_wait, worker_id=worker)
+    client = api_client(api, worker_id=worker)
     OPENED.append(client._oscar())
     return client
 

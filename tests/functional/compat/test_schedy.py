@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from scanfleet.client import BadRequestError, Client, ConflictError
+from scanfleet.client import BadRequestError, ConflictError
 from scanfleet.client.compat.schedy import (
     Experiment,
     ExperimentExistsError,
@@ -22,26 +21,15 @@ from scanfleet.client.compat.schedy import (
 from scanfleet.local.server import LocalServer
 from scanfleet.records import ScanStatus
 
-
-def no_wait(seconds: float) -> None:
-    pass
-
-
-OPENED: list[SchedyDB] = []
-
-
-@pytest.fixture(autouse=True)
-def _stop_heartbeats() -> Iterator[None]:
-    """Jobs a test leaves running stop being heartbeated when it ends (its server is gone)."""
-    yield
-    while OPENED:
-        OPENED.pop().close()
+from tests.functional.compat.conftest import OPENED
+from tests.functional.conftest import api_client
 
 
 def a_db(api: LocalServer, worker: str = "w1") -> SchedyDB:
-    client = Client(url=api.url, token=api.tokens.default_token, sleep=no_wait, worker_id=worker)
-    OPENED.append(SchedyDB(client))
-    return OPENED[-1]
+    client = api_client(api, worker_id=worker)
+    db = SchedyDB(client)
+    OPENED.append(db)
+    return db
 
 
 def test_a_manual_experiment_hands_out_added_jobs_then_raises_no_job(

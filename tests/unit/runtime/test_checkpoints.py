@@ -6,9 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from scanfleet import names
 from scanfleet.runtime.checkpoints import (
     MANIFEST,
@@ -20,6 +18,8 @@ from scanfleet.runtime.checkpoints import (
     checkpoint_url_from,
 )
 
+from tests.conftest import moto_s3
+
 TRIAL = "scabc-0123456789abcdef"
 
 
@@ -28,9 +28,7 @@ def store(request: Any, tmp_path: Path) -> Iterator[CheckpointStore]:
     if request.param == "local":
         yield LocalCheckpointStore(tmp_path / "store")
         return
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="ckpts")
+    with moto_s3("ckpts") as s3:
         yield S3CheckpointStore("ckpts", "runs/checkpoints", client=s3)
 
 
@@ -148,9 +146,7 @@ def test_copying_a_missing_checkpoint_says_so(store: CheckpointStore, tmp_path: 
 
 
 def test_a_single_s3_object_is_copied_beside_it_when_no_trial_id_is_in_its_key() -> None:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="ckpts")
+    with moto_s3("ckpts") as s3:
         s3.put_object(Bucket="ckpts", Key="mine/model.pt", Body=b"weights")
         store = S3CheckpointStore("ckpts", client=s3)
         uri = store.copy("s3://ckpts/mine/model.pt", CHILD, parent_trial_id=TRIAL)

@@ -17,7 +17,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
-from moto import mock_aws
 from scanfleet import names
 from scanfleet.config import ConfigError, load_config
 from scanfleet.errors import InvalidRequestError
@@ -31,6 +30,7 @@ from scanfleet.runtime.inputs import (
 from scanfleet.service import LocalInputStore, S3InputStore, ScanService
 from scanfleet.store import SQLiteTrialStore
 
+from tests.conftest import moto_s3
 from tests.unit.runtime.tiny_wheel import build_wheel
 
 BASE = {
@@ -51,9 +51,7 @@ def config_file(folder: Path, **extra: Any) -> Path:
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="inputs")
+    with moto_s3("inputs") as client:
         yield client
 
 

@@ -9,15 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from scanfleet.runtime.checkpoints import CheckpointError, S3CheckpointStore
 from scanfleet.service import ScanService
 from scanfleet.service._checkpoint_copy import CheckpointCopier
 from scanfleet.store import SQLiteTrialStore
 
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, moto_s3
 
 PARENT, CHILD = "sc1-aaaa", "sc1-bbbb"
 
@@ -84,6 +82,13 @@ def test_a_missing_checkpoint_raises(tmp_path: Path) -> None:
         copy_checkpoint(str(tmp_path / PARENT / "gone"), PARENT, CHILD)
 
 
+def test_a_uri_no_store_handles_is_read_in_place(caplog: pytest.LogCaptureFixture) -> None:
+    elsewhere = f"gs://bucket/checkpoints/sc1/{PARENT}/step-10"  # a script may record any URI
+    with caplog.at_level(logging.WARNING, logger="scanfleet.service"):
+        assert copy_checkpoint(elsewhere, PARENT, CHILD) == elsewhere
+    assert "the child reads it in place" in caplog.text
+
+
 PBT = {
     "strategy": "pbt",
     "metric": {"name": "loss", "goal": "minimize"},
@@ -94,9 +99,7 @@ PBT = {
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="ckpts")
+    with moto_s3("ckpts") as client:
         yield client
 
 
@@ -131,8 +134,19 @@ def test_a_pbt_child_starts_from_a_copy_of_its_parents_s3_checkpoint(
     assert (tmp_path / "restored" / "weights.bin").read_bytes() == parent.encode()
 
 
-def test_a_pbt_child_whose_parents_s3_checkpoint_is_gone_starts_from_scratch(
-    tmp_path: Path, clock: FakeClock, s3: Any, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "recorded, said",
+    [("s3://ckpts/checkpoints/{scan}/{trial}/step-0000000005-a1", "no checkpoint at s3://ckpts/"),
+     ("s3:///checkpoints/{trial}", "names no bucket")],
+    ids=["gone", "no-bucket"],
+)  # fmt: skip
+def test_a_pbt_child_whose_parents_checkpoint_cannot_be_copied_starts_from_scratch(
+    tmp_path: Path,
+    clock: FakeClock,
+    s3: Any,
+    caplog: pytest.LogCaptureFixture,
+    recorded: str,
+    said: str,
 ) -> None:
     service = ScanService(
         SQLiteTrialStore(tmp_path / "db.sqlite"), now=clock, checkpoint_s3_client=s3
@@ -141,11 +155,11 @@ def test_a_pbt_child_whose_parents_s3_checkpoint_is_gone_starts_from_scratch(
     for _ in range(2):
         trial = service.claim_next_trial(scan.scan_id, "w", owner="me")
         assert trial is not None
-        gone = f"s3://ckpts/checkpoints/{scan.scan_id}/{trial.trial_id}/step-0000000005-a1"
-        service.checkpoint(trial.trial_id, 5, gone, owner="me")
+        uri = recorded.format(scan=scan.scan_id, trial=trial.trial_id)
+        service.checkpoint(trial.trial_id, 5, uri, owner="me")
         service.complete(trial.trial_id, trial.params["lr"], owner="me")
     with caplog.at_level(logging.WARNING, logger="scanfleet.service"):
         child = service.claim_next_trial(scan.scan_id, "w", owner="me")
     assert child is not None and child.lineage is not None
     assert child.lineage.generation == 1 and child.checkpoint is None
-    assert "starts from scratch: no checkpoint at s3://ckpts/" in caplog.text
+    assert f"{child.trial_id} starts from scratch: " in caplog.text and said in caplog.text
