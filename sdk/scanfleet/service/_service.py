@@ -224,7 +224,9 @@ class ScanService:
         scan = self.get_scan(scan_id, owner=owner)
         if scan.status in (ScanStatus.CANCELLED, ScanStatus.FAILED):
             raise ScanCancelledConflictError(f"scan {scan_id} is {scan.status.value}")
-        if scan.status is not status:
+        if scan.status is ScanStatus.COMPLETED and status is ScanStatus.RUNNING:
+            self._reopen(scan_id, "marked RUNNING by user")
+        elif scan.status is not status:
             self.store.set_scan_status(
                 scan_id,
                 status,
@@ -398,10 +400,10 @@ class ScanService:
             return None
         return Checkpoint(step=suggestion.start_from.step, uri=uri)
 
-    def _reopen(self, scan_id: str, reason: str) -> None:
-        """A COMPLETED scan that got more to do (extended, a trial added, seed runs) runs
-        again; a scan in any other state is left as it is."""
-        self.store.set_scan_status(
+    def _reopen(self, scan_id: str, reason: str) -> bool:
+        """A COMPLETED scan that got more to do (extended, a trial added, seed runs, marked
+        RUNNING) runs again; a scan in any other state is left as it is. True: re-opened."""
+        return self.store.set_scan_status(
             scan_id,
             ScanStatus.RUNNING,
             reason=reason,

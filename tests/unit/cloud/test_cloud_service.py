@@ -63,6 +63,44 @@ def test_extending_a_completed_remote_scan_starts_it_again(
     assert len(executions.running(scan.scan_id)) == 2
 
 
+def _completed_remote_scan(service: CloudScanService) -> str:
+    scan, _ = service.create_scan("s", remote(max_run=1), owner=OWNER)
+    trial = service.claim_next_trial(scan.scan_id, "w", owner=OWNER)
+    assert trial is not None
+    service.complete(trial.trial_id, 1.0, owner=OWNER)
+    assert service.store.get_scan(scan.scan_id).status is ScanStatus.COMPLETED
+    return scan.scan_id
+
+
+def test_every_way_of_reopening_a_completed_remote_scan_starts_it_again(
+    cloud_service: tuple[CloudScanService, ScanExecutions],
+) -> None:
+    service, executions = cloud_service
+    reopen_by = {
+        "a trial added": lambda scan_id: service.add_trial(scan_id, {"x": 3}, owner=OWNER),
+        "seed runs": lambda scan_id: service.gather_seeds(scan_id, 2, owner=OWNER),
+        "marked running": lambda scan_id: service.set_status(
+            scan_id, ScanStatus.RUNNING, owner=OWNER
+        ),
+    }
+    for how, reopen in reopen_by.items():
+        scan_id = _completed_remote_scan(service)
+        before = len(executions.running(scan_id))
+        reopen(scan_id)
+        assert service.store.get_scan(scan_id).status is ScanStatus.RUNNING, how
+        assert len(executions.running(scan_id)) == before + 1, how
+
+
+def test_deleting_a_remote_scan_stops_its_executions(
+    cloud_service: tuple[CloudScanService, ScanExecutions],
+) -> None:
+    service, executions = cloud_service
+    scan, _ = service.create_scan("s", remote(), owner=OWNER)
+    assert len(executions.running(scan.scan_id)) == 1
+    service.delete_scan(scan.scan_id, owner=OWNER)
+    assert executions.running(scan.scan_id) == []
+
+
 def test_cancelling_a_remote_scan_stops_its_executions_and_terminates_its_jobs(
     cloud_service: tuple[CloudScanService, ScanExecutions], monkeypatch: pytest.MonkeyPatch
 ) -> None:
