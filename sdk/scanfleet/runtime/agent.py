@@ -147,6 +147,7 @@ class Agent:
         self._stop = threading.Event()
         self._stop_reason = "worker stopped"
         self._lock = threading.Lock()  # between starting a child and being told to stop
+        self._stop_lock = threading.RLock()  # re-entered when a second signal comes
         self._child: subprocess.Popen[bytes] | None = None
         self._run_files: _RunFiles | None = None
         self._recent_failures: deque[float] = deque(maxlen=self.flap_window)
@@ -301,23 +302,32 @@ class Agent:
     def interrupt(self, reason: str, deadline_s: float) -> None:
         """Stop working: ask the running script for a checkpoint, give it ``deadline_s``,
         then stop it; its trial goes back to the queue as a preemption. A second call
-        stops the script at once."""
-        with self._lock:
+        stops the script at once.
+
+        Safe in a signal handler: the stop flag is set under a lock never held while a
+        script starts; the script itself is dealt with on a thread of its own, which waits
+        for ``_lock`` (held by the interrupted thread while it starts the script)."""
+        with self._stop_lock:
             again = self._stop.is_set()
             if not again:
                 self._stop_reason = reason
             self._stop.set()
         wait = 0.0 if again else deadline_s
-        threading.Thread(target=self._checkpoint_then_stop, args=(wait,), daemon=True).start()
+        threading.Thread(target=self._stop_child, args=(wait,), daemon=True).start()
+
+    def _stop_child(self, deadline_s: float) -> None:
+        with self._lock:
+            child, files = self._child, self._run_files
+        if child is not None and files is not None:
+            self._checkpoint_then_stop(child, files, deadline_s)
 
     def on_spot_notice(self, notice: SpotNotice) -> None:
         deadline = notice_deadline(notice, time.time(), self.notice_deadline)
         self.interrupt(f"spot interruption notice ({notice.action})", deadline)
 
-    def _checkpoint_then_stop(self, deadline_s: float) -> None:
-        child, files = self._child, self._run_files
-        if child is None or files is None:
-            return
+    def _checkpoint_then_stop(
+        self, child: subprocess.Popen[bytes], files: _RunFiles, deadline_s: float
+    ) -> None:
         if deadline_s > 0 and files.script_listens():
             request = files.request_checkpoint(self._stop_reason)
             end = time.monotonic() + deadline_s

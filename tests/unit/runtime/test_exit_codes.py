@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from scanfleet.client import Client
 from scanfleet.names import BATCH_RETRY_EXIT_CODES, ExitCode
@@ -55,3 +57,18 @@ def test_a_notice_stops_the_agent_before_its_next_claim() -> None:
     agent = Agent(Client(url="http://127.0.0.1:1"), "sc1")
     agent.on_spot_notice(SpotNotice(action="terminate", at=None))
     assert agent.run() == ExitCode.INTERRUPTED  # no claim: the API is not even reachable
+
+
+def test_a_signal_while_a_script_is_being_started_does_not_deadlock_the_agent() -> None:
+    """The signal handler runs on the thread that holds the start lock (mid-Popen)."""
+    agent = Agent(Client(url="http://127.0.0.1:1"), "sc1")
+    done = threading.Event()
+
+    def starting_a_script_when_the_signal_comes() -> None:
+        with agent._lock:
+            agent.interrupt("SIGTERM", 1.0)
+        done.set()
+
+    threading.Thread(target=starting_a_script_when_the_signal_comes, daemon=True).start()
+    assert done.wait(5), "interrupt() waited for a lock its own thread holds"
+    assert agent._stop.is_set()
