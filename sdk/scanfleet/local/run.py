@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import signal
 import subprocess
@@ -229,7 +230,12 @@ def _die_with_parent() -> None:
 def _final_line(summary: ScanSummary, metric: str, out: Path, reused: int = 0) -> str:
     c = summary.counts
     best = summary.best_trial
-    best_text = f"best {metric}={best.values.get(metric)} {best.params}" if best else "no best"
+    best_text = "no best"
+    if best is not None:
+        params = " ".join(
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
+        )
+        best_text = f"best {metric}={best.values.get(metric, math.nan):.6g} at {params}"
     if len(summary.best_trials) > 1:
         best_text += f"; Pareto front of {len(summary.best_trials)} trials in best.json"
     if summary.seeds is not None:
