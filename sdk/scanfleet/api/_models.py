@@ -121,9 +121,21 @@ class TrialList(BaseModel):
 PAGE_LIMIT = 1000  # trials per page of a listing (a page stays far below Lambda's 6 MB)
 
 
+# A page of curves holds at most CURVE_PAGE_LIMIT trials (the default; the caller may ask up
+# to PAGE_LIMIT) and ends before CURVE_PAGE_POINTS values. The widest value in JSON,
+# '"9007199254740991": -1.2345678901234567e-308, ', is 46 bytes (48 once API Gateway's proxy
+# escapes it), so a page stays under 2.5 MB of Lambda's 6 MB cap; only a single curve longer
+# than the point cap, alone on its page, is bigger (a curve is never split).
+CURVE_PAGE_LIMIT = 100
+CURVE_PAGE_POINTS = 50_000
+
+
 class IntermediateValues(BaseModel):
     metric: str
     trials: dict[str, dict[int, float]] = Field(description="{trial_id: {step: value}}")
+    next_after: int | None = Field(
+        None, description="more curves follow: ask again with after=next_after; None: the last page"
+    )
 
 
 class Health(BaseModel):

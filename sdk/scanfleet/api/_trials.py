@@ -11,6 +11,8 @@ from aws_lambda_powertools.event_handler.router import Router
 
 from scanfleet.api._identity import Owner
 from scanfleet.api._models import (
+    CURVE_PAGE_LIMIT,
+    CURVE_PAGE_POINTS,
     MAX_INT,
     PAGE_LIMIT,
     AddTrialBody,
@@ -71,7 +73,7 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
 
     @router.get(
         "/scans/<scan_id>/intermediate-values",
-        summary="The curves of one metric (default: the scan's), optionally of one state",
+        summary="A page of the curves of one metric (default: the scan's), optionally of one state",
         tags=["trials"],
         responses=answers(IntermediateValues, 404),
     )
@@ -80,12 +82,20 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
         owner: Owner,
         metric: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
         state: Annotated[TrialState | None, Query()] = None,
+        after: Annotated[int, Query(ge=-1, le=MAX_INT)] = -1,
+        limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = CURVE_PAGE_LIMIT,
     ) -> dict[str, Any]:
         states = frozenset({state}) if state else None
-        name, curves = service.intermediate_values(
-            scan_id, owner=owner, metric=metric, states=states
+        name, curves, next_after = service.intermediate_values_page(
+            scan_id,
+            owner=owner,
+            metric=metric,
+            states=states,
+            after=after,
+            limit=limit,
+            max_points=CURVE_PAGE_POINTS,
         )
-        return dump(IntermediateValues(metric=name, trials=curves))
+        return dump(IntermediateValues(metric=name, trials=curves, next_after=next_after))
 
     @router.post(
         "/scans/<scan_id>/trials",

@@ -36,9 +36,11 @@ class TrialList(BaseModel):
 
 
 class IntermediateValues(BaseModel):
-    """``GET /scans/{id}/intermediate-values``: one metric's curves by trial id."""
+    """One page of ``GET /scans/{id}/intermediate-values``: one metric's curves by trial
+    id; ``next_after``: the cursor of the next page."""
 
     model_config = ConfigDict(extra="ignore")
 
     metric: str
     trials: dict[str, dict[int, float]] = Field(default_factory=dict)
+    next_after: int | None = None

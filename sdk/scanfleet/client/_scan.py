@@ -7,7 +7,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scanfleet.client._errors import GoneError, NotFoundError
 from scanfleet.client._models import IntermediateValues, ScanSummary, TrialList
@@ -19,6 +19,8 @@ from scanfleet.records import ScanRecord, ScanStatus, SeedSummary, TrialRecord, 
 
 if TYPE_CHECKING:
     from scanfleet.client._client import Client
+
+_Page = TypeVar("_Page", TrialList, IntermediateValues)
 
 
 class Scan:
@@ -89,12 +91,19 @@ class Scan:
         query: dict[str, Any] = {"state": TrialState(state).value if state else None}
         if page_size is not None:
             query["limit"] = page_size
+        for page in self._pages(f"/scans/{self.id}/trials", query, TrialList, after):
+            yield from page.trials
+
+    def _pages(
+        self, path: str, query: dict[str, Any], model: type[_Page], after: int = -1
+    ) -> Iterator[_Page]:
+        """The pages of a listing paged by trial number, following ``next_after`` from
+        ``after`` to the last page."""
         cursor: int | None = after
         while cursor is not None:
-            query["after"] = cursor
-            data = self._client.http.request("GET", f"/scans/{self.id}/trials", query=query).body
-            page = TrialList.model_validate(data)
-            yield from page.trials
+            data = self._client.http.request("GET", path, query={**query, "after": cursor}).body
+            page = model.model_validate(data)
+            yield page
             cursor = page.next_after
 
     def trials(self, state: TrialState | str | None = None) -> list[Trial]:
@@ -105,11 +114,14 @@ class Scan:
         self, metric: str | None = None, state: TrialState | str | None = None
     ) -> dict[str, dict[int, float]]:
         """``{trial_id: {step: value}}``: the values reported during the trials for
-        ``metric`` (default: the scan's), of the trials in ``state`` when given."""
+        ``metric`` (default: the scan's), of the trials in ``state`` when given. The API
+        answers a page of trials at a time; this follows the pages to the last."""
         query = {"metric": metric, "state": TrialState(state).value if state else None}
         path = f"/scans/{self.id}/intermediate-values"
-        data = self._client.http.request("GET", path, query=query).body
-        return IntermediateValues.model_validate(data).trials
+        curves: dict[str, dict[int, float]] = {}
+        for page in self._pages(path, query, IntermediateValues):
+            curves.update(page.trials)
+        return curves
 
     def best_trial(self) -> Trial | None:
         """The best finished trial by the scan's metric and goal (asks the API)."""

@@ -63,6 +63,7 @@ logger = logging.getLogger("scanfleet.service")
 
 _MAX_DUPLICATE_SUGGESTIONS = 20  # a sampler that repeats itself this often has run dry
 _MAX_CLAIM_ROUNDS = 10_000  # bounds the loop over grid cells that duplicate earlier cells
+_CURVE_READ_CHUNK = 10  # trials whose curves one store read of a curve page fetches
 
 UNFINISHED = frozenset({TrialState.QUEUED, TrialState.RUNNING})
 
@@ -493,6 +494,43 @@ class ScanService:
         if states is not None:
             trial_ids = [t.trial_id for t in self.store.iter_trials(scan_id, states=states)]
         return metric, self.store.intermediate_values(scan_id, metric, trial_ids=trial_ids)
+
+    def intermediate_values_page(
+        self,
+        scan_id: str,
+        *,
+        owner: str,
+        metric: str | None = None,
+        states: frozenset[TrialState] | None = None,
+        after: int = -1,
+        limit: int,
+        max_points: int,
+    ) -> tuple[str, dict[str, dict[int, float]], int | None]:
+        """One page of ``intermediate_values``: the curves of at most ``limit`` trials
+        numbered above ``after``, by number, and ``next_after`` (the last number of the page;
+        None on the last page). A page ends early before a trial whose curve would take it
+        past ``max_points`` values; a page always holds one trial, whatever its length
+        (a curve is never split)."""
+        scan = self.get_scan(scan_id, owner=owner)
+        metric = metric or self.config_of(scan).metric.name
+        trials = itertools.islice(
+            self.store.iter_trials(scan_id, states=states, after=after), limit
+        )
+        curves: dict[str, dict[int, float]] = {}
+        points, last, taken = 0, after, 0
+        # read the curves a few trials at a time, so a cut page wastes few reads
+        while chunk := list(itertools.islice(trials, _CURVE_READ_CHUNK)):
+            read = self.store.intermediate_values(
+                scan_id, metric, trial_ids=[t.trial_id for t in chunk]
+            )
+            for trial in chunk:
+                curve = read.get(trial.trial_id, {})
+                if taken and points + len(curve) > max_points:
+                    return metric, curves, last
+                if curve:
+                    curves[trial.trial_id] = curve
+                points, last, taken = points + len(curve), trial.number, taken + 1
+        return metric, curves, last if taken == limit else None
 
     def heartbeat(self, trial_id: str, *, owner: str, worker_id: str, attempt: int) -> TrialRecord:
         """Extend the lease. Raises LeaseLostError, TrialFinishedError (also when the scan

@@ -327,12 +327,14 @@ class SQLiteTrialStore(TransitionStore):
         self, scan_id: str, metric: str, *, trial_ids: Collection[str] | None = None
     ) -> dict[str, dict[int, float]]:
         out: dict[str, dict[int, float]] = {}
-        only, args = "", [scan_id, metric]
+        scan, only, args = "scan_id", "", [scan_id, metric]
         if trial_ids is not None:
             args += sorted(trial_ids)
             only = f" AND trial_id IN ({', '.join('?' * len(trial_ids))})"
+            # "+": read the trials' curves by primary key, not the whole scan's by its index
+            scan = "+scan_id"
         rows = self._read(
-            f"SELECT trial_id, step, value FROM curves WHERE scan_id = ? AND metric = ?{only}"
+            f"SELECT trial_id, step, value FROM curves WHERE {scan} = ? AND metric = ?{only}"
             " ORDER BY trial_id, step",
             args,
         )

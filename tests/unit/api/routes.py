@@ -171,6 +171,9 @@ BAD_QUERIES = [
     ("/scans/{scan}/trials?limit=0", "query.limit"),
     ("/scans/{scan}/trials?after=first", "query.after"),
     ("/scans/{scan}/intermediate-values?state=SLEEPING", "query.state"),
+    ("/scans/{scan}/intermediate-values?limit=0", "query.limit"),
+    ("/scans/{scan}/intermediate-values?limit=1001", "query.limit"),
+    ("/scans/{scan}/intermediate-values?after=first", "query.after"),
 ]
 
 UNKNOWN_SCAN_IDS = ["nope", "sc0000000000", "sc0000000000-ffffffffffffffff", "x" * 300]

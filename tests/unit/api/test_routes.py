@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from scanfleet.api._models import (
+    CURVE_PAGE_POINTS,
+    PAGE_LIMIT,
+    IntermediateValues,
+    dump,
+)
 
 from tests.unit.api.conftest import Api, gateway_event
 from tests.unit.api.routes import GRID, ROUTES
@@ -146,11 +154,54 @@ def test_intermediate_values_answers_the_curves_of_the_scans_metric_by_trial(api
     assert every == {
         "metric": "loss",
         "trials": {first["trial_id"]: {"1": 0.9, "2": 0.5}, second["trial_id"]: {"1": 0.7}},
+        "next_after": None,
     }
     running = api("GET", f"/scans/{scan_id}/intermediate-values?state=RUNNING").body["trials"]
     assert running == {second["trial_id"]: {"1": 0.7}}
     other = api("GET", f"/scans/{scan_id}/intermediate-values?metric=acc").body
-    assert other == {"metric": "acc", "trials": {}}
+    assert other == {"metric": "acc", "trials": {}, "next_after": None}
+
+
+def test_intermediate_values_answers_pages_of_trials_that_follow_next_after_to_the_last(
+    api: Api,
+) -> None:
+    scan_id = api.create_scan({**GRID, "parameters": {"a": {"values": [1, 2, 3, 4, 5]}}})
+    trials = [claim(api, scan_id) for _ in range(5)]
+    for number, trial in enumerate(trials):
+        if number != 2:  # a trial without a curve still counts towards its page
+            body = {"metric": "loss", "step": 1, "value": number / 10}
+            assert api("POST", f"/trials/{trial['trial_id']}/reports", body).status == 200
+    api("POST", f"/trials/{trials[4]['trial_id']}/complete", {"value": 0.4})
+
+    def pages(query: str) -> list[tuple[list[str], int | None]]:
+        got, after = [], -1
+        while after is not None:
+            target = f"/scans/{scan_id}/intermediate-values?{query}&after={after}"
+            page = api("GET", target).body
+            got.append((list(page["trials"]), page["next_after"]))
+            after = page["next_after"]
+        return got
+
+    ids = [t["trial_id"] for t in trials]
+    assert pages("limit=2") == [(ids[0:2], 1), ([ids[3]], 3), ([ids[4]], None)]
+    assert pages("limit=2&state=RUNNING") == [(ids[0:2], 1), ([ids[3]], 3), ([], None)]
+    first = api("GET", f"/scans/{scan_id}/intermediate-values?limit=2").body
+    assert first["trials"] == {ids[0]: {"1": 0.0}, ids[1]: {"1": 0.1}}
+
+
+def test_the_widest_page_of_curves_stays_far_below_lambdas_6_mb() -> None:
+    widest_point = (2**53 - 1, -1.2345678901234567e-308)
+    per_trial, extra = divmod(CURVE_PAGE_POINTS, PAGE_LIMIT)
+    trials = {
+        f"sc{'f' * 12}-{number:016x}": {
+            widest_point[0] - step: widest_point[1] for step in range(per_trial + (number < extra))
+        }
+        for number in range(PAGE_LIMIT)
+    }
+    page = dump(IntermediateValues(metric="m" * 200, trials=trials, next_after=2**53 - 1))
+    proxied = json.dumps({"statusCode": 200, "body": json.dumps(page)})  # as Lambda answers
+    assert sum(map(len, trials.values())) == CURVE_PAGE_POINTS
+    assert len(proxied.encode()) < 3_000_000
 
 
 def test_post_trials_queues_a_trial_201_and_the_same_params_again_answer_200(api: Api) -> None:
