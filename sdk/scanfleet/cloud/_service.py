@@ -41,8 +41,9 @@ class CloudScanService(ScanService):
         return super().delete_scan(scan_id, owner=owner)
 
     def _reopen(self, scan_id: str, reason: str) -> bool:
-        reopened = super()._reopen(scan_id, reason)
+        if not super()._reopen(scan_id, reason):
+            return False
         scan = self.store.get_scan(scan_id)
-        if reopened and is_remote(scan):
+        if is_remote(scan):
             self.executions.start(scan.scan_id, scan.owner)
-        return reopened
+        return True
