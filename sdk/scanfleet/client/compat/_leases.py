@@ -5,52 +5,35 @@ from __future__ import annotations
 
 import threading
 
-from scanfleet.client._errors import ConflictError
 from scanfleet.client._trial import Trial
+from scanfleet.client.heartbeat import Heartbeat, heartbeat_interval
 
 
 class Leases:
-    """One daemon thread that heartbeats every job still out, while there is one."""
+    """A heartbeat (``scanfleet.client.heartbeat``) for every job still out. A job whose
+    lease was lost or that was finished elsewhere stops beating; ``update()`` says so."""
 
     def __init__(self) -> None:
-        self._trials: dict[str, tuple[Trial, float]] = {}
+        self._beats: dict[str, Heartbeat] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        self._thread: threading.Thread | None = None
 
-    def keep(self, trial: Trial, interval: float) -> None:
+    def keep(self, trial: Trial, lease_seconds: float) -> None:
+        """Renew ``trial``'s lease (of ``lease_seconds``) until it is dropped."""
+        beat = Heartbeat(trial, heartbeat_interval(lease_seconds))
         with self._lock:
-            self._trials[trial.id] = (trial, max(0.05, interval))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="scanfleet-oscar-leases", daemon=True
-                )
-                self._thread.start()
-        self._wake.set()
+            old = self._beats.pop(trial.id, None)
+            self._beats[trial.id] = beat.start()
+        if old is not None:
+            old.stop()
 
     def drop(self, trial: Trial) -> None:
         with self._lock:
-            self._trials.pop(trial.id, None)
+            beat = self._beats.pop(trial.id, None)
+        if beat is not None:
+            beat.stop()
 
     def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._closed:
-            with self._lock:
-                out = list(self._trials.values())
-                if not out:  # nothing to keep: the thread ends (keep() starts another)
-                    self._thread = None
-                    return
-            interval = min(i for _, i in out)
-            for trial, _ in out:
-                try:
-                    trial.heartbeat()
-                except ConflictError:  # lost or finished: update() will say so
-                    self.drop(trial)
-                except Exception:  # the API is unreachable for now: try again later
-                    pass
-            self._wake.wait(interval)
-            self._wake.clear()
+        with self._lock:
+            beats, self._beats = list(self._beats.values()), {}
+        for beat in beats:
+            beat.stop()

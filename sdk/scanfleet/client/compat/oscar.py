@@ -118,7 +118,7 @@ class Oscar:
         while True:
             trial = scan.next_trial(self.client.worker_id)
             if trial is not None:
-                self._leases.keep(trial, scan.config.execution.lease_seconds / 3)
+                self._leases.keep(trial, scan.config.execution.lease_seconds)
                 return Job(trial, name)
             self.client.http.sleep(self.poll_interval)
 

@@ -240,7 +240,7 @@ class Experiment:
             raise NoJobError(f"experiment {self.name!r} is done") from None
         if trial is None:
             raise NoJobError(f"experiment {self.name!r} has no queued job")
-        db._leases.keep(trial, scan.config.execution.lease_seconds / 3)
+        db._leases.keep(trial, scan.config.execution.lease_seconds)
         return Job(self, trial)
 
     def all_jobs(self) -> Iterator[Job]:
