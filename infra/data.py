@@ -1,5 +1,5 @@
 """The table and the bucket. The table's keys and indexes come from the store's layout
-(``scanfleet.store._dynamodb_layout.LAYOUT``), the one place that defines them."""
+(``scanfleet.store.dynamodb_layout.LAYOUT``), the one place that defines them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from scanfleet.store._dynamodb_layout import LAYOUT, TableLayout
+from scanfleet.store.dynamodb_layout import LAYOUT, TableLayout
 
 CHECKPOINT_PREFIX = "checkpoints/"  # the workers' SCANFLEET_CHECKPOINT_URL points here
 LOG_PREFIX = "logs/"

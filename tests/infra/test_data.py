@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
-from scanfleet.store._dynamodb_layout import LAYOUT
+from scanfleet.store.dynamodb_layout import LAYOUT
 
 from infra.data import CHECKPOINT_PREFIX
 from tests.infra.synth import Synthesised

@@ -55,7 +55,7 @@ def test_code_asset_holds_scanfleet_and_lambdas_without_caches(synthesised: Synt
     folder = synthesised.outdir / f"asset.{asset_hash}"
     assert (folder / "lambdas" / "api.py").is_file()
     assert (folder / "scanfleet" / "names.py").is_file()
-    assert (folder / "scanfleet" / "store" / "_dynamodb_layout.py").is_file()
+    assert (folder / "scanfleet" / "store" / "dynamodb_layout.py").is_file()
     assert not list(folder.rglob("__pycache__"))
     assert not (folder / "sdk").exists()  # imported as `scanfleet`, as the handlers do
 

@@ -14,8 +14,8 @@ from scanfleet.store._base import (
     TrialStore,
 )
 from scanfleet.store._dynamodb import DynamoDBTrialStore, StoreBusyError
-from scanfleet.store._dynamodb_layout import LAYOUT, TableLayout, create_table
 from scanfleet.store._sqlite import SQLiteTrialStore
+from scanfleet.store.dynamodb_layout import LAYOUT, TableLayout, create_table
 
 __all__ = [
     "LAYOUT",

@@ -20,6 +20,9 @@ Invariants every implementation keeps:
   or :class:`TrialNotFoundError` when it does not exist; the listings (``iter_trials``,
   ``list_trials``, ``expired_leases``, ``intermediate_values``) are empty for an unknown
   scan.
+- **Stale leases are found without reading history.** ``expired_leases`` (one scan) and
+  ``stale_trials`` (every scan) read only RUNNING trials, so the reaper's cost follows
+  the number of busy workers, not the number of trials ever run.
 - **Exact floats.** Every float given to the store (params, values, intermediate values,
   timestamps) reads back as the same float, NaN and infinities included.
 - **Crash safety.** Each method is one atomic write (or none): a process killed mid-call
@@ -293,7 +296,24 @@ class TrialStore(ABC):
 
     @abstractmethod
     def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:
-        """RUNNING trials of the scan whose lease expired before ``now``."""
+        """RUNNING trials of the scan whose lease expired before ``now`` (a lease that
+        ends at ``now`` still holds), by ``number``."""
+
+    @abstractmethod
+    def stale_trials(self, now: float) -> list[TrialRecord]:
+        """RUNNING trials of every scan, of every owner, whose lease expired before
+        ``now``, by ``(scan_id, number)``: the stale-lease reaper's search.
+
+        Reads only the running trials (an index of them), never every trial of every
+        scan; each trial returned is read back from the trial itself, so a lease that a
+        heartbeat has just extended is not returned. Changes nothing: re-queueing is the
+        caller's (``requeue_trial`` with ``expected_attempt``).
+        """
+
+    @abstractmethod
+    def count_scans_by_status(self) -> dict[ScanStatus, int]:
+        """How many scans of every owner are in each status (every status present, zeros
+        included): the operator's dashboard. Reads the scans, never their trials."""
 
     @abstractmethod
     def counts(self, scan_id: str) -> dict[TrialState, int]:

@@ -1,4 +1,4 @@
-"""The cloud store: one DynamoDB table (``_dynamodb_layout``), every change a conditional
+"""The cloud store: one DynamoDB table (``dynamodb_layout``), every change a conditional
 write.
 
 - **Scan items** keep the record as JSON plus, as attributes, what changes: status, reason,
@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from scanfleet.errors import ScanfleetError
@@ -52,8 +52,8 @@ from scanfleet.store._base import (
     TrialNotFoundError,
 )
 from scanfleet.store._codec import dump, float_text, load
-from scanfleet.store._dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLayout
 from scanfleet.store._transitions import TransitionStore
+from scanfleet.store.dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLayout
 
 _MAX_RACES = 1000  # lost compare-and-sets in a row before giving up
 _CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
@@ -468,16 +468,47 @@ class DynamoDBTrialStore(TransitionStore):
         return out
 
     def expired_leases(self, scan_id: str, now: float) -> list[TrialRecord]:
-        """Candidates from the lease index, each confirmed on the trial item itself (the
-        index may still show a lease that a heartbeat has since extended)."""
+        """Candidates from the scan's part of the lease index, each confirmed on the trial
+        item itself (the index may still show a lease that a heartbeat has since extended)."""
         index = self.layout.lease
-        expired = []
-        for item in self._query(
+        candidates = self._query(
             IndexName=index.name,
             KeyConditionExpression="#s = :s AND #l < :now",
             ExpressionAttributeNames={"#s": index.partition_key, "#l": index.sort_key},
             ExpressionAttributeValues={":s": _s(scan_id), ":now": _n(now)},
+        )
+        return sorted(self._still_expired(candidates, now), key=lambda t: t.number)
+
+    def stale_trials(self, now: float) -> list[TrialRecord]:
+        """A paginated ``Scan`` of the lease index, filtered on the lease expiry: the index
+        is sparse (RUNNING trials only, keys only), so the scan reads one small entry per
+        busy worker. Each candidate is confirmed on the trial item, as in
+        ``expired_leases``."""
+        index = self.layout.lease
+        candidates = self._scan_index(
+            IndexName=index.name,
+            FilterExpression="#l < :now",
+            ExpressionAttributeNames={"#l": index.sort_key},
+            ExpressionAttributeValues={":now": _n(now)},
+        )
+        stale = self._still_expired(candidates, now)
+        return sorted(stale, key=lambda t: (t.scan_id, t.number))
+
+    def count_scans_by_status(self) -> dict[ScanStatus, int]:
+        """A paginated ``Scan`` of the owner index, which holds scan items only."""
+        counts = dict.fromkeys(ScanStatus, 0)
+        for item in self._scan_index(
+            IndexName=self.layout.owner.name,
+            ProjectionExpression="#st",
+            ExpressionAttributeNames={"#st": Attr.STATUS},
         ):
+            counts[ScanStatus(item[Attr.STATUS]["S"])] += 1
+        return counts
+
+    def _still_expired(
+        self, candidates: Iterable[dict[str, Any]], now: float
+    ) -> Iterator[TrialRecord]:
+        for item in candidates:
             try:
                 trial = self.get_trial(self._trial_id_of(item))
             except TrialNotFoundError:
@@ -487,8 +518,7 @@ class DynamoDBTrialStore(TransitionStore):
                 and trial.lease_expires_at is not None
                 and trial.lease_expires_at < now
             ):
-                expired.append(trial)
-        return sorted(expired, key=lambda t: t.number)
+                yield trial
 
     def counts(self, scan_id: str) -> dict[TrialState, int]:
         names = {f"#c{i}": Attr.count(s) for i, s in enumerate(TrialState)}
@@ -654,9 +684,16 @@ class DynamoDBTrialStore(TransitionStore):
         return dict(item)
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return self._pages("query", kwargs)
+
+    def _scan_index(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """A ``Scan`` (of a sparse index: the searches that span every scan)."""
+        return self._pages("scan", kwargs)
+
+    def _pages(self, operation: str, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if self.page_size:
             kwargs["PaginationConfig"] = {"PageSize": self.page_size}
-        paginator = self.client.get_paginator("query")
+        paginator = self.client.get_paginator(operation)
         for page in paginator.paginate(TableName=self.table, **kwargs):
             yield from page["Items"]
 

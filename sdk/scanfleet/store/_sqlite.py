@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS trials (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS trials_by_number ON trials(scan_id, number);
 CREATE INDEX IF NOT EXISTS trials_by_state ON trials(scan_id, state, number);
+CREATE INDEX IF NOT EXISTS running_by_lease ON trials(lease_expires_at)
+    WHERE state = 'RUNNING';
 CREATE TABLE IF NOT EXISTS curves (
     trial_id TEXT NOT NULL,
     metric TEXT NOT NULL,
@@ -349,6 +351,24 @@ class SQLiteTrialStore(TransitionStore):
             (scan_id, TrialState.RUNNING.value, now),
         )
         return [load(TrialRecord, r[0]) for r in rows]
+
+    def stale_trials(self, now: float) -> list[TrialRecord]:
+        """Reads the ``running_by_lease`` partial index (RUNNING trials only): the state is
+        written into the SQL so that SQLite may use it, and the few rows found are sorted
+        here (an ORDER BY would have SQLite walk every trial by number instead)."""
+        rows = self._read(
+            f"SELECT record FROM trials WHERE state = '{TrialState.RUNNING.value}'"
+            " AND lease_expires_at < ?",
+            (now,),
+        )
+        stale = [load(TrialRecord, r[0]) for r in rows]
+        return sorted(stale, key=lambda t: (t.scan_id, t.number))
+
+    def count_scans_by_status(self) -> dict[ScanStatus, int]:
+        counts = dict.fromkeys(ScanStatus, 0)
+        for status, count in self._read("SELECT status, COUNT(*) FROM scans GROUP BY status"):
+            counts[ScanStatus(status)] = count
+        return counts
 
     def counts(self, scan_id: str) -> dict[TrialState, int]:
         def count(conn: sqlite3.Connection) -> dict[TrialState, int]:

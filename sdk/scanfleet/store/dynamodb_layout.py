@@ -1,6 +1,6 @@
 """The DynamoDB table's layout: the one place that names its keys, item attributes and
-indexes. The store and the CDK stack (``infra/``) both import :data:`LAYOUT`, so they
-cannot disagree.
+indexes. A public module: the store and the CDK stack (``infra/data.py``) both import
+:data:`LAYOUT` from here, so they cannot disagree.
 
 One table, string keys ``pk``/``sk``:
 
@@ -19,8 +19,14 @@ client token of a scan        ``TOKEN#<owner>#<token>`` / ``TOKEN``
 
 The queue and lease indexes are sparse: a trial carries their key attributes only while
 it is QUEUED (queue: scan, number) or RUNNING (lease: scan, lease expiry), so claiming and
-reclaiming read only the trials that matter. Intermediate values are items of their own,
-so a trial that reports 100,000 steps keeps a trial item of constant size.
+reclaiming read only the trials that matter. The search for stale leases across every scan
+(``stale_trials``, the reaper's) is a paginated ``Scan`` of the lease index: it reads the
+running trials' keys, one entry per busy worker, never a finished trial. (A constant
+partition key would let it be a ``Query``, but would put every heartbeat of every scan on
+one index partition.)
+
+Intermediate values are items of their own, so a trial that reports 100,000 steps keeps a
+trial item of constant size.
 """
 
 from __future__ import annotations

@@ -567,6 +567,57 @@ class TrialStoreContract:
             also_late.number,
         ]
 
+    def test_stale_trials_are_the_expired_leases_of_every_scan_of_every_owner(
+        self, store: TrialStore, scan: ScanRecord
+    ) -> None:
+        other, _ = store.create_scan(a_scan(owner="bob"))
+        late = self.running(store, scan, lease=10)
+        beating = self.running(store, scan, lease=10)
+        done = self.running(store, scan, lease=10)
+        others_late = self.running(store, other, lease=20)
+        others_later = self.running(store, other, lease=12)
+        self.queued(store, other, 1, start=5)
+        store.heartbeat(beating.trial_id, "w", 1, lease_seconds=100, now=NOW + 5)
+        store.finish_trial(done.trial_id, TrialState.COMPLETED, now=NOW + 5, values={"l": 1})
+
+        def keys(*trials: TrialRecord) -> list[tuple[str, int]]:
+            return sorted((t.scan_id, t.number) for t in trials)
+
+        assert store.stale_trials(NOW + 10) == []  # a lease ending now still holds
+        assert keys(*store.stale_trials(NOW + 12.5)) == keys(late, others_later)
+        stale = store.stale_trials(NOW + 21)
+        assert [(t.scan_id, t.number) for t in stale] == keys(late, others_late, others_later)
+        assert all(t == store.get_trial(t.trial_id) for t in stale)
+        assert all(t.state is TrialState.RUNNING for t in stale)
+        assert store.stale_trials(NOW + 21) == stale  # it changes nothing
+
+    def test_stale_trials_leave_out_requeued_and_deleted_trials(
+        self, store: TrialStore, scan: ScanRecord
+    ) -> None:
+        gone, _ = store.create_scan(a_scan(owner="bob"))
+        requeued = self.running(store, scan, lease=10)
+        self.running(store, gone, lease=10)
+        assert len(store.stale_trials(NOW + 11)) == 2
+        store.requeue_trial(requeued.trial_id, RequeueReason.PREEMPTED, now=NOW + 11)
+        store.delete_scan(gone.scan_id)
+        assert store.stale_trials(NOW + 1000) == []
+
+    def test_an_empty_store_has_no_stale_trials_and_no_scans(self, store: TrialStore) -> None:
+        assert store.stale_trials(NOW) == []
+        assert store.count_scans_by_status() == dict.fromkeys(ScanStatus, 0)
+
+    def test_scans_are_counted_by_status_across_owners(self, store: TrialStore) -> None:
+        for owner in ("alice", "bob", "bob"):
+            store.create_scan(a_scan(owner=owner))
+        cancelled, _ = store.create_scan(a_scan(owner="carol"))
+        store.set_scan_status(cancelled.scan_id, ScanStatus.CANCELLED, now=NOW)
+        assert store.count_scans_by_status() == {
+            ScanStatus.RUNNING: 3,
+            ScanStatus.COMPLETED: 0,
+            ScanStatus.FAILED: 0,
+            ScanStatus.CANCELLED: 1,
+        }
+
     def test_requeue_returns_the_trial_to_the_queue_keeping_its_checkpoint(
         self, store: TrialStore, scan: ScanRecord
     ) -> None:

@@ -14,7 +14,7 @@ from scanfleet.store import (
     TrialFinishedError,
     TrialStore,
 )
-from scanfleet.store._dynamodb_layout import Attr
+from scanfleet.store.dynamodb_layout import Attr
 
 from tests.unit.store.conftest import TABLE
 from tests.unit.store.contract import NOW, TrialStoreContract, a_scan, a_trial, counts_of
