@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from scanfleet import names
-from scanfleet.cloud import count_scans_by_status, reap_stale_leases
+from scanfleet.cloud import reap_stale_leases
 from scanfleet.service import ScanService
 from scanfleet.store import DynamoDBTrialStore
 
@@ -28,7 +28,7 @@ service = ScanService(store)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = reap_stale_leases(service, store, now=time.time())
     metrics.add_metric(names.Metric.STALE_TRIALS, MetricUnit.Count, len(result.requeued))
-    for status, count in count_scans_by_status(store).items():
+    for status, count in store.count_scans_by_status().items():
         metrics.add_metric(names.scans_metric(status.value), MetricUnit.Count, count)
     logger.info("reaped", extra={"scans": result.scans_checked, "requeued": result.requeued})
     return {"scans_checked": result.scans_checked, "requeued": len(result.requeued)}

@@ -1,8 +1,9 @@
-"""Tokens of the local server: created on first start, kept in the state directory.
+"""Bearer tokens and the owners they stand for.
 
-The local server plays the part of the Lambda authorizer in AWS: it maps a bearer token to
-an owner id, which the API scopes every scan to. The owner id is a hash of the token, so
-it is stable across restarts and does not reveal the token.
+The local server keeps its tokens in ``<state>/tokens.json`` (:class:`TokenStore`); in AWS
+the Lambda token authorizer reads them from a secret. Both map a bearer token to the same
+owner id, which the API scopes every scan to: a hash of the token, stable across restarts,
+that does not reveal the token. Tokens are compared in constant time (:func:`is_known`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 TOKENS_FILE = "tokens.json"
@@ -73,11 +75,7 @@ class TokenStore:
     # ---- internals (under the lock) -------------------------------------------------------
 
     def _lookup(self, token: str) -> str | None:
-        found = None
-        for known, owner in self._owners.items():
-            if secrets.compare_digest(known.encode(), token.encode()):
-                found = owner
-        return found
+        return self._owners[token] if is_known(token, self._owners) else None
 
     def _mtime(self) -> int | None:
         try:
@@ -94,15 +92,7 @@ class TokenStore:
             return
         with contextlib.suppress(PermissionError):
             os.chmod(self.path, 0o600)  # tighten a file someone loosened
-        try:
-            tokens = json.loads(self.path.read_text())["tokens"]
-            if not all(isinstance(t, str) and t for t in tokens):
-                raise TypeError("tokens must be non-empty strings")
-        except (ValueError, KeyError, TypeError) as err:
-            raise TokenStoreError(
-                f"{self.path} is not a scanfleet token file ({err}); move it away to start afresh"
-            ) from err
-        for token in tokens:
+        for token in _tokens_in(self.path):
             self._owners.setdefault(token, owner_id(token))
 
     def _add(self, token: str) -> str:
@@ -119,6 +109,52 @@ class TokenStore:
         os.replace(tmp, self.path)
         self._seen = self._mtime()
         return token
+
+
+def is_known(token: str, known: Iterable[str]) -> bool:
+    """Whether ``token`` is one of ``known``, compared with every one of them in constant
+    time (how long it takes says nothing about which tokens exist)."""
+    found = False
+    for candidate in known:
+        found |= secrets.compare_digest(candidate.encode(), token.encode())
+    return found
+
+
+def _tokens_in(path: Path) -> list[str]:
+    """The tokens of a token file: ``{"tokens": ["sf_...", ...]}`` and nothing else.
+
+    Raises:
+        TokenStoreError: naming the file and the field, for any other content.
+    """
+
+    def refuse(problem: str) -> TokenStoreError:
+        return TokenStoreError(
+            f"{path} is not a scanfleet token file: {problem}; fix it, or move it away to"
+            " start afresh with a new token"
+        )
+
+    try:
+        document = json.loads(path.read_text())
+    except ValueError as err:
+        raise refuse(f"not JSON ({err})") from err
+    if not isinstance(document, dict):
+        raise refuse(f'it must be a JSON object {{"tokens": [...]}}, not {_kind(document)}')
+    unknown = sorted(set(document) - {"tokens"})
+    if unknown:
+        raise refuse(f"unknown field {unknown[0]!r}")
+    if "tokens" not in document:
+        raise refuse("no field 'tokens'")
+    tokens = document["tokens"]
+    if not isinstance(tokens, list):
+        raise refuse(f"'tokens' must be a list of tokens, not {_kind(tokens)}")
+    for i, token in enumerate(tokens):
+        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+            raise refuse(f"'tokens[{i}]' must be a non-empty string without spaces")
+    return tokens
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
 
 
 def _new_token() -> str:

@@ -1,4 +1,5 @@
-"""Tokens of the local server: made on first start, kept private, mapped to stable owners."""
+"""Tokens of the local server: made on first start, kept private, mapped to stable owners;
+a token file of any other shape is refused, naming the file and the field."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from scanfleet.local.auth import TokenStore, TokenStoreError, owner_id
+from scanfleet.tokens import TokenStore, TokenStoreError, owner_id
 
 
 def mode_of(path: Path) -> int:
@@ -79,3 +80,33 @@ def test_a_corrupt_token_file_is_refused_with_its_path(tmp_path: Path) -> None:
     (tmp_path / "tokens.json").write_text("{not json")
     with pytest.raises(TokenStoreError, match="tokens.json"):
         TokenStore(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"tokens": "abc"}, "'tokens' must be a list of tokens, not str"),
+        ({"tokens": {"sf_a": "x"}}, "'tokens' must be a list of tokens, not dict"),
+        ({"tokens": ["sf_ok", 7]}, "'tokens[1]' must be a non-empty string without spaces"),
+        ({"tokens": ["sf_ok", ""]}, "'tokens[1]' must be a non-empty string without spaces"),
+        ({"tokens": [" sf_padded"]}, "'tokens[0]' must be a non-empty string without spaces"),
+        ({}, "no field 'tokens'"),
+        ({"tokens": ["sf_ok"], "owner": "me"}, "unknown field 'owner'"),
+        (["sf_ok"], 'must be a JSON object {"tokens": [...]}, not list'),
+    ],
+)
+def test_a_token_file_of_another_shape_is_refused_naming_the_file_and_field(
+    tmp_path: Path, document: object, field: str
+) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(TokenStoreError) as refused:
+        TokenStore(tmp_path)
+    assert str(path) in str(refused.value) and field in str(refused.value)
+    assert json.loads(path.read_text()) == document  # refused, not rewritten
+
+
+def test_a_string_of_tokens_does_not_make_each_character_a_token(tmp_path: Path) -> None:
+    (tmp_path / "tokens.json").write_text('{"tokens": "abc"}')
+    with pytest.raises(TokenStoreError, match="tokens"):
+        TokenStore(tmp_path).owner_for("a")

@@ -25,7 +25,7 @@ from scanfleet.cloud._history import (
 from scanfleet.cloud._jobdefs import JobDefinitions, image_definition_name
 from scanfleet.cloud._lanes import START_LEASE_SECONDS, LaneTasks, Revived, Settled, is_remote
 from scanfleet.cloud._payload import ExecutionInput, Key, Lane, LaneAction, Plan
-from scanfleet.cloud._reaper import ReapResult, count_scans_by_status, reap_stale_leases
+from scanfleet.cloud._reaper import ReapResult, reap_stale_leases
 from scanfleet.cloud._service import CloudScanService
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "TokenRejectedError",
     "authorize",
     "reap_stale_leases",
-    "count_scans_by_status",
     "tokens_in_secret",
     "JobAttempt",
     "JobDefinitions",

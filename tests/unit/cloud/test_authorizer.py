@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 from scanfleet import names
 from scanfleet.cloud import TokenRejectedError, authorize, tokens_in_secret
-from scanfleet.local.auth import owner_id
+from scanfleet.tokens import owner_id
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/GET/scans/sc123"
 KNOWN = ["sf_alpha", "sf_beta"]
