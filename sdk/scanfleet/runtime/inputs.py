@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from scanfleet import names
+from scanfleet.artifacts import ObjectsNotFoundError, download_objects
 from scanfleet.config import Requirement, ScanConfig
 
 ARTIFACTS = (("base_model", names.ENV_BASE_MODEL), ("dataset", names.ENV_DATASET))
@@ -237,30 +238,8 @@ class _Fetcher:
             if dest.exists():
                 return dest
             with _s3_errors(uri, field_name):
-                self._download(bucket, key, dest, uri, field_name)
+                download_objects(self._client(), uri, dest)
         return dest
-
-    def _download(self, bucket: str, key: str, dest: Path, uri: str, field_name: str) -> None:
-        client = self._client()
-        prefix = key if key.endswith("/") or not key else key + "/"
-        objects = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-            objects += [o["Key"] for o in page.get("Contents", [])]
-        partial = dest.with_name(dest.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.unlink(missing_ok=True)
-        if key in objects and not key.endswith("/"):  # one object
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, key, str(partial))
-        else:
-            inside = [k for k in objects if k.startswith(prefix) and not k.endswith("/")]
-            if not inside:
-                raise InputError(f"{field_name}: nothing at {uri}")
-            for object_key in inside:
-                local = partial / object_key[len(prefix) :]
-                local.parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(bucket, object_key, str(local))
-        partial.rename(dest)
 
     def _client(self) -> Any:
         if self._s3 is None:
@@ -279,6 +258,8 @@ def _s3_errors(uri: str, field_name: str) -> Iterator[None]:
 
     try:
         yield
+    except ObjectsNotFoundError as exc:
+        raise InputError(f"{field_name}: {exc}") from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0

@@ -1,4 +1,5 @@
-"""The use cases of scanfleet over an injected store."""
+"""The use cases of scanfleet over an injected store, with ports for what differs
+between the laptop and the cloud (the scan lifecycle, the artifact copy)."""
 
 from scanfleet.records import SeedSummary, Spread
 from scanfleet.service._errors import (
@@ -9,19 +10,23 @@ from scanfleet.service._errors import (
     ScanFinishedError,
 )
 from scanfleet.service._inputs import InputStore, LocalInputStore, S3InputStore
+from scanfleet.service._ports import ArtifactCopier, QuietLifecycle, ScanLifecycle
 from scanfleet.service._results import TAG_REUSED_FROM
 from scanfleet.service._service import ScanService, ScanSummary
 
 __all__ = [
     "TAG_REUSED_FROM",
+    "ArtifactCopier",
     "InputStore",
     "InvalidParamsError",
     "InvalidValuesError",
     "LocalInputStore",
     "NoBestTrialError",
+    "QuietLifecycle",
     "S3InputStore",
     "ScanCancelledConflictError",
     "ScanFinishedError",
+    "ScanLifecycle",
     "ScanService",
     "ScanSummary",
     "SeedSummary",

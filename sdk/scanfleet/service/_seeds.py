@@ -6,8 +6,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scanfleet.config import ScanConfig
-from scanfleet.records import ScanRecord, SeedSummary, TrialRecord, TrialState, trial_id_for
-from scanfleet.service._results import TAG_SEED_OF, spread_of
+from scanfleet.records import (
+    ScanRecord,
+    ScanStatus,
+    SeedSummary,
+    TrialRecord,
+    TrialState,
+    trial_id_for,
+)
+from scanfleet.service._context import COMPLETED, ServiceContext
+from scanfleet.service._errors import (
+    InvalidValuesError,
+    NoBestTrialError,
+    ScanCancelledConflictError,
+)
+from scanfleet.service._results import TAG_SEED_OF, best_of, spread_of
 from scanfleet.store import InsertResult, TrialStore
 
 DEFAULT_SEED_PARAM = "seed"
@@ -70,3 +83,47 @@ def seed_summary(
         spread="sem" if seeds is not None and seeds.sem else "std",
         metrics=metrics,
     )
+
+
+class Seeds:
+    """The use cases of seed gathering."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def gather_seeds(self, scan_id: str, n: int, *, owner: str) -> SeedSummary:
+        """Queue the best trial's parameters with seeds 0 .. n-1 (hypnettorch); a COMPLETED
+        scan runs again for them. Asking again adds only the missing seeds.
+
+        Raises:
+            InvalidValuesError: ``n`` < 1.
+            NoBestTrialError: no trial has completed yet.
+            ScanCancelledConflictError: the scan was cancelled or failed.
+        """
+        if n < 1:
+            raise InvalidValuesError("n must be at least 1")
+        ctx = self.ctx
+        scan = ctx.scan(scan_id, owner)
+        if scan.status in (ScanStatus.CANCELLED, ScanStatus.FAILED):
+            raise ScanCancelledConflictError(f"scan {scan_id} is {scan.status.value}")
+        config = ctx.config_of(scan)
+        best = best_of(ctx.store.list_trials(scan_id, states=COMPLETED), config)
+        if best is None:
+            raise NoBestTrialError(f"scan {scan_id} has no completed trial to gather seeds for")
+        param = config.seeds.param if config.seeds is not None else DEFAULT_SEED_PARAM
+        created = queue_seed_runs(ctx.store, scan, best, n, param, ctx.now())
+        if created and scan.status is ScanStatus.COMPLETED:
+            ctx.reopen(scan_id, f"gathering {n} seeds")
+        summary = self.seed_summary(scan_id, owner=owner)
+        assert summary is not None  # the runs were just queued
+        return summary
+
+    def seed_summary(self, scan_id: str, *, owner: str) -> SeedSummary | None:
+        """Mean, std and SEM of every metric over the seed runs of the best trial; None
+        when none were queued."""
+        ctx = self.ctx
+        scan = ctx.scan(scan_id, owner)
+        config = ctx.config_of(scan)
+        trials = ctx.store.list_trials(scan_id)
+        best = best_of([t for t in trials if t.state is TrialState.COMPLETED], config)
+        return seed_summary(trials, config, best) if best is not None else None

@@ -9,7 +9,7 @@ from typing import Any
 
 from scanfleet import names
 from scanfleet.client import Client
-from scanfleet.runtime.checkpoints import checkpoint_store
+from scanfleet.artifacts import checkpoint_store
 from scanfleet.runtime.current import CurrentTrial, _from_environment
 
 CONFIG = {

@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scanfleet import names
-from scanfleet.runtime.checkpoints import (
+from scanfleet.artifacts import (
     MANIFEST,
     CheckpointError,
     CheckpointStore,
     LocalCheckpointStore,
     S3CheckpointStore,
     checkpoint_store,
-    checkpoint_url_from,
 )
 
 from tests.conftest import moto_s3
@@ -95,18 +93,6 @@ def test_the_store_is_chosen_by_the_url_and_bad_urls_say_what_is_valid(tmp_path:
         checkpoint_store("gs://bucket/x")
     with pytest.raises(ValueError, match="names no bucket"):
         checkpoint_store("s3:///x")
-
-
-def test_the_checkpoint_url_comes_from_the_env_then_the_bucket_then_the_state_dir(
-    tmp_path: Path,
-) -> None:
-    assert (
-        checkpoint_url_from({names.ENV_CHECKPOINT_URL: "s3://a/b", names.ENV_BUCKET_NAME: "c"})
-        == "s3://a/b"
-    )
-    assert checkpoint_url_from({names.ENV_BUCKET_NAME: "c"}) == "s3://c/checkpoints"
-    state = tmp_path / "state"
-    assert checkpoint_url_from({names.ENV_STATE_DIR: str(state)}) == str(state / "checkpoints")
 
 
 CHILD = "scabc-fedcba9876543210"

@@ -1,0 +1,83 @@
+"""What every use case shares: the store, the clock, the ports, and the per-scan caches
+(the strategy built from a scan's config, the warm-start trials of earlier scans)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from scanfleet.config import ScanConfig
+from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState, scan_id_of
+from scanfleet.search import SearchStrategy, strategy_for
+from scanfleet.service._errors import ScanFinishedError
+from scanfleet.service._inputs import InputStore
+from scanfleet.service._ports import ArtifactCopier, ScanLifecycle
+from scanfleet.store import ScanNotFoundError, TrialNotFoundError, TrialStore
+
+UNFINISHED = frozenset({TrialState.QUEUED, TrialState.RUNNING})
+COMPLETED = frozenset({TrialState.COMPLETED})
+
+
+@dataclass
+class ServiceContext:
+    """One per service. ``now`` is injectable so tests control leases and durations;
+    ``inputs`` is where uploaded scripts go (None: uploads are refused)."""
+
+    store: TrialStore
+    now: Callable[[], float]
+    lifecycle: ScanLifecycle
+    artifacts: ArtifactCopier
+    inputs: InputStore | None = None
+    strategies: dict[str, tuple[str, SearchStrategy]] = field(default_factory=dict)
+    warm_starts: dict[str, list[TrialRecord]] = field(default_factory=dict)
+
+    def config_of(self, scan: ScanRecord) -> ScanConfig:
+        return ScanConfig.model_validate(scan.config)
+
+    def strategy(self, scan: ScanRecord) -> SearchStrategy:
+        """The scan's strategy, built once per config (a changed config builds anew)."""
+        cached = self.strategies.get(scan.scan_id)
+        if cached is None or cached[0] != str(scan.config):
+            cached = (str(scan.config), strategy_for(self.config_of(scan)))
+            self.strategies[scan.scan_id] = cached
+        return cached[1]
+
+    def forget(self, scan_id: str) -> None:
+        """Drop what is cached of a deleted scan."""
+        self.strategies.pop(scan_id, None)
+        self.warm_starts.pop(scan_id, None)
+
+    def scan(self, scan_id: str, owner: str) -> ScanRecord:
+        """Raises ScanNotFoundError, also when the scan belongs to another owner."""
+        scan = self.store.get_scan(scan_id)
+        if scan.owner != owner:
+            raise ScanNotFoundError(f"no scan {scan_id}")
+        return scan
+
+    def scan_of_trial(self, trial_id: str, owner: str) -> ScanRecord:
+        """Raises TrialNotFoundError when the trial's scan is not the owner's."""
+        try:
+            return self.scan(scan_id_of(trial_id), owner)
+        except ScanNotFoundError:
+            raise TrialNotFoundError(f"no trial {trial_id}") from None
+
+    def reopen(self, scan_id: str, reason: str) -> bool:
+        """A COMPLETED scan that got more to do (extended, a trial added, seed runs, marked
+        RUNNING) runs again, and the lifecycle hears it; a scan in any other state is left
+        as it is. True: re-opened."""
+        reopened = self.store.set_scan_status(
+            scan_id,
+            ScanStatus.RUNNING,
+            reason=reason,
+            expected=ScanStatus.COMPLETED,
+            now=self.now(),
+        )
+        if reopened:
+            self.lifecycle.on_reopened(self.store.get_scan(scan_id))
+        return reopened
+
+
+def raise_if_finished(scan: ScanRecord) -> None:
+    if scan.status.is_finished():
+        detail = f": {scan.status_reason}" if scan.status_reason else ""
+        raise ScanFinishedError(f"scan {scan.scan_id} is {scan.status.value}{detail}")
