@@ -22,10 +22,10 @@ from scanfleet.client._errors import (
     ScanFinishedError,
     UnprocessableEntityError,
 )
-from scanfleet.client._models import ScanSummary
-from scanfleet.client._rows import row_columns, trial_row
+from scanfleet.client._rows import names_for, row_columns, trial_row
 from scanfleet.client._scan import Scan
 from scanfleet.client._trial import Trial
+from scanfleet.wire import ScanSummary
 
 __all__ = [
     "APIConnectionError",
@@ -47,6 +47,7 @@ __all__ = [
     "ScanSummary",
     "Trial",
     "UnprocessableEntityError",
+    "names_for",
     "row_columns",
     "trial_row",
 ]

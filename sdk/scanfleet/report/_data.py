@@ -60,7 +60,7 @@ class ScanResults:
         the metric names set; ``study.trials[i]`` is ``self.trials[i]``."""
         import optuna
 
-        from scanfleet.search._optuna import build_study
+        from scanfleet.search import build_study
 
         study = build_study(self.config, self.trials, self.curves)
         names = self.metric_names()
