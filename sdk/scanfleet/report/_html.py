@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanfleet.client._rows import names_for, row_columns, trial_row
+from scanfleet.client import names_for, row_columns, trial_row
 from scanfleet.records import TrialRecord, TrialState
 from scanfleet.report._data import ScanResults
 
