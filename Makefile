@@ -30,12 +30,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
+# the worker image test builds worker/Dockerfile with buildah on a debootstrap base
+/usr/bin/buildah:
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq --no-install-recommends buildah debootstrap
+
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/scanfleet local run examples/$(EXAMPLE)/scan.yaml --workers $(WORKERS)
 
-test: $(VENV)/.installed-dev node_modules/.package-lock.json /usr/bin/chromium lint typecheck unit
+test: $(VENV)/.installed-dev node_modules/.package-lock.json /usr/bin/chromium /usr/bin/buildah lint typecheck unit
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
