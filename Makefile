@@ -45,6 +45,7 @@ test: $(VENV)/.installed-dev node_modules/.package-lock.json /usr/bin/chromium /
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the walls between packages: [tool.importlinter] in pyproject.toml
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
