@@ -2,8 +2,8 @@
 
 The store and the app are built once per container (warm starts reuse them); the routes,
 the errors and the use cases are the same ones the local server serves. In the stack the
-state machine ARN is set, and remote scans start, re-open and cancel their executions
-(``CloudScanService``).
+state machine ARN is set, and remote scans start, re-open and cancel their executions:
+``ScanExecutions`` is the service's scan lifecycle.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _service(store: DynamoDBTrialStore) -> ScanService:
     if not state_machine_arn:
         return ScanService(store, inputs=inputs)
     import boto3
-    from scanfleet.cloud import CloudScanService, ScanExecutions
+    from scanfleet.cloud import ScanExecutions
 
     executions = ScanExecutions(
         state_machine_arn,
@@ -37,7 +37,7 @@ def _service(store: DynamoDBTrialStore) -> ScanService:
         batch=boto3.client("batch"),
         job_queue=os.environ.get(names.ENV_JOB_QUEUE),
     )
-    return CloudScanService(store, executions, inputs=inputs)
+    return ScanService(store, inputs=inputs, lifecycle=executions)
 
 
 store = DynamoDBTrialStore(os.environ[names.ENV_TABLE_NAME])

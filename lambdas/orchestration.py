@@ -41,7 +41,11 @@ executions = ScanExecutions(
 job_definitions = JobDefinitions(
     os.environ.get(names.ENV_JOB_DEFINITION, ""), batch=boto3.client("batch")
 )
-tasks = LaneTasks(ScanService(store), executions, job_definitions=job_definitions)
+# every service in the stack has the executions as its scan lifecycle (the lane tasks'
+# use cases create, re-open and stop no scan today)
+tasks = LaneTasks(
+    ScanService(store, lifecycle=executions), executions, job_definitions=job_definitions
+)
 
 _FINISHED_METRIC = {
     TrialState.COMPLETED: names.Metric.TRIALS_COMPLETED,

@@ -2,7 +2,8 @@
 token authorizer's decision and the stale-lease reaper.
 
 ``infra/orchestration.py`` builds the state machine, ``lambdas/orchestration.py`` adapts
-these classes to Lambda, and ``lambdas/api.py`` builds a :class:`CloudScanService`.
+these classes to Lambda, and ``lambdas/api.py`` gives the service :class:`ScanExecutions`
+as its scan lifecycle (remote scans start, re-open and stop their executions).
 """
 
 from scanfleet.cloud._authorizer import TokenRejectedError, authorize, tokens_in_secret
@@ -10,6 +11,7 @@ from scanfleet.cloud._batch import JobAttempt, JobOutcome
 from scanfleet.cloud._executions import (
     ScanExecutions,
     execution_name,
+    is_remote,
     job_name,
     new_run_id,
     scan_id_of_execution,
@@ -23,10 +25,9 @@ from scanfleet.cloud._history import (
     trials_before_hand_off,
 )
 from scanfleet.cloud._jobdefs import JobDefinitions, image_definition_name
-from scanfleet.cloud._lanes import START_LEASE_SECONDS, LaneTasks, Revived, Settled, is_remote
+from scanfleet.cloud._lanes import START_LEASE_SECONDS, LaneTasks, Revived, Settled
 from scanfleet.cloud._payload import ExecutionInput, Key, Lane, LaneAction, Plan
 from scanfleet.cloud._reaper import ReapResult, reap_stale_leases
-from scanfleet.cloud._service import CloudScanService
 
 __all__ = [
     "EVENTS_PER_TRIAL",
@@ -34,7 +35,6 @@ __all__ = [
     "HISTORY_LIMIT",
     "MAX_LANES_PER_EXECUTION",
     "START_LEASE_SECONDS",
-    "CloudScanService",
     "ExecutionInput",
     "ReapResult",
     "TokenRejectedError",

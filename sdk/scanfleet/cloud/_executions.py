@@ -1,5 +1,12 @@
 """The executions of the scan state machine and the Batch jobs they run, seen per scan.
 
+:class:`ScanExecutions` is the service's scan lifecycle in AWS (``scanfleet.service.
+ScanLifecycle``): a remote scan starts running when it is created, and again whenever a
+COMPLETED scan is re-opened; cancelling or deleting it stops its executions and terminates
+its Batch jobs. Scans of other execution types are left alone. It is also the one place
+that starts executions at all: the lane tasks ask it for sibling executions, hand-offs
+and restarts (``start_siblings``, ``hand_off``, ``restart``).
+
 Every execution of a scan is named ``<scan_id>-<run>-<generation>-<first lane>``: the
 scan's executions are found by name, a start or restart (a new ``run``) never collides
 with an earlier one, and a hand-off (``generation + 1``) never collides with its parent.
@@ -15,7 +22,10 @@ import secrets
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from scanfleet.cloud._payload import ExecutionInput
+from scanfleet.cloud._history import MAX_LANES_PER_EXECUTION
+from scanfleet.cloud._payload import ExecutionInput, Lane
+from scanfleet.config import ExecutionType, ScanConfig
+from scanfleet.records import ScanRecord
 
 log = logging.getLogger("scanfleet.cloud")
 
@@ -41,6 +51,11 @@ def job_name(trial_id: str) -> str:
     return trial_id[:128]
 
 
+def is_remote(scan: ScanRecord) -> bool:
+    """Whether the scan's trials run on Batch (its config says ``execution: remote``)."""
+    return ScanConfig.model_validate(scan.config).execution.type is ExecutionType.REMOTE
+
+
 class ScanExecutions:
     """Start, find and stop the executions of scans; terminate their Batch jobs."""
 
@@ -57,7 +72,61 @@ class ScanExecutions:
         self._batch = batch
         self._job_queue = job_queue
 
-    def start(
+    # ---- the scan lifecycle (scanfleet.service.ScanLifecycle) ---------------------------
+
+    def on_started(self, scan: ScanRecord) -> None:
+        """A remote scan was created: its first execution runs every lane."""
+        if is_remote(scan):
+            self._start(scan.scan_id, scan.owner)
+
+    def on_reopened(self, scan: ScanRecord) -> None:
+        """A COMPLETED remote scan runs again: a new run (its lanes go on from the store;
+        a run still going finds the scan running and simply goes on too)."""
+        if is_remote(scan):
+            self._start(scan.scan_id, scan.owner)
+
+    def on_stopped(self, scan: ScanRecord, *, reason: str) -> None:
+        """A remote scan was cancelled or is being deleted: stop its executions and
+        terminate its Batch jobs."""
+        if is_remote(scan):
+            self.stop(scan.scan_id, reason=reason)
+
+    # ---- starts the lanes ask for ------------------------------------------------------
+
+    def start_siblings(
+        self, inp: ExecutionInput, lanes: Sequence[int], *, state_machine_arn: str
+    ) -> list[str]:
+        """Executions of the same run for ``lanes`` (those one inline Map does not run),
+        ``MAX_LANES_PER_EXECUTION`` lanes each. Returns their ARNs."""
+        return [
+            self._start(
+                inp.scan_id,
+                inp.owner,
+                lanes=lanes[first : first + MAX_LANES_PER_EXECUTION],
+                run=inp.run,
+                generation=inp.generation,
+                state_machine_arn=state_machine_arn,
+            )
+            for first in range(0, len(lanes), MAX_LANES_PER_EXECUTION)
+        ]
+
+    def hand_off(self, lane: Lane) -> str:
+        """The lane's next generation, in a fresh execution (its parent's history is
+        nearly full). Returns its ARN."""
+        return self._start(
+            lane.scan_id,
+            lane.owner,
+            lanes=[lane.lane],
+            run=lane.run,
+            generation=lane.generation + 1,
+            state_machine_arn=lane.state_machine,
+        )
+
+    def restart(self, scan: ScanRecord) -> str:
+        """A new run of a scan that lost its executions. Returns its ARN."""
+        return self._start(scan.scan_id, scan.owner, run=new_run_id())
+
+    def _start(
         self,
         scan_id: str,
         owner: str,
@@ -67,9 +136,10 @@ class ScanExecutions:
         generation: int = 0,
         state_machine_arn: str | None = None,
     ) -> str:
-        """Start an execution of the scan (every lane when ``lanes`` is None). Returns its ARN.
-        Starting the same (run, generation, lanes) twice is harmless: Step Functions answers
-        the running execution of that name and input."""
+        """Start an execution of the scan (every lane when ``lanes`` is None): the one call
+        of ``StartExecution``. Returns its ARN. Starting the same (run, generation, lanes)
+        twice is harmless: Step Functions answers the running execution of that name and
+        input."""
         inp = ExecutionInput(
             scan_id=scan_id,
             owner=owner,
@@ -85,6 +155,8 @@ class ScanExecutions:
         )
         log.info("started execution %s", name)
         return str(answer["executionArn"])
+
+    # ---- finding and stopping ----------------------------------------------------------
 
     def executions(self, status: str) -> Iterator[dict[str, Any]]:
         """The state machine's executions in ``status`` (newest first)."""

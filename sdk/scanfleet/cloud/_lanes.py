@@ -4,6 +4,8 @@ A lane loops *claim → run (one Batch job) → finish* until the scan is finish
 claim is ``ScanService.claim_next_trial`` — the same call agents make — so remote scans,
 agents and manual workers share one rule of what runs next. Everything a lane knows is in
 DynamoDB, so a hand-off or a restart of the execution goes on where the last one stopped.
+The tasks read and change scans only through the service's use cases, as the owner the
+execution runs for; executions are started by :class:`ScanExecutions` alone.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanfleet.cloud._batch import JobOutcome
-from scanfleet.cloud._executions import ScanExecutions, new_run_id, scan_id_of_execution
+from scanfleet.cloud._executions import ScanExecutions, is_remote, scan_id_of_execution
 from scanfleet.cloud._history import (
     EVENTS_PER_TRIAL,
     EVENTS_PER_WAIT,
@@ -23,8 +25,7 @@ from scanfleet.cloud._history import (
 )
 from scanfleet.cloud._jobdefs import JobDefinitions
 from scanfleet.cloud._payload import ExecutionInput, Lane, LaneAction, Plan
-from scanfleet.config import ExecutionType, ScanConfig
-from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState
+from scanfleet.records import ScanStatus, TrialRecord, TrialState
 from scanfleet.service import ScanFinishedError, ScanService
 from scanfleet.store import ScanNotFoundError
 
@@ -70,7 +71,7 @@ class LaneTasks:
     def plan(self, inp: ExecutionInput, *, state_machine: str) -> Plan:
         """The lanes this execution runs. More lanes than one inline Map runs at once go to
         sibling executions of the same run; a finished scan gets no lanes."""
-        scan = self.service.store.get_scan(inp.scan_id)
+        scan = self.service.get_scan(inp.scan_id, owner=inp.owner)
         config = self.service.config_of(scan)
         lanes = inp.lanes if inp.lanes is not None else list(range(config.execution.max_worker))
         if scan.status.is_finished():
@@ -79,15 +80,8 @@ class LaneTasks:
         if self.job_definitions is not None and lanes:
             job_definition = self.job_definitions.for_image(config.image)
         mine, rest = lanes[:MAX_LANES_PER_EXECUTION], lanes[MAX_LANES_PER_EXECUTION:]
-        for start in range(0, len(rest), MAX_LANES_PER_EXECUTION):
-            self.executions.start(
-                inp.scan_id,
-                inp.owner,
-                lanes=rest[start : start + MAX_LANES_PER_EXECUTION],
-                run=inp.run,
-                generation=inp.generation,
-                state_machine_arn=state_machine,
-            )
+        if rest:
+            self.executions.start_siblings(inp, rest, state_machine_arn=state_machine)
         return Plan(
             scan_id=inp.scan_id,
             owner=inp.owner,
@@ -103,14 +97,7 @@ class LaneTasks:
     def claim(self, lane: Lane) -> Lane:
         """Claim the lane's next trial, or say why not (wait, done, handed off)."""
         if must_hand_off(lane.events, lane.budget):
-            self.executions.start(
-                lane.scan_id,
-                lane.owner,
-                lanes=[lane.lane],
-                run=lane.run,
-                generation=lane.generation + 1,
-                state_machine_arn=lane.state_machine,
-            )
+            self.executions.hand_off(lane)
             return lane.next(LaneAction.HANDED_OFF)
         try:
             trial = self.service.claim_next_trial(
@@ -150,7 +137,7 @@ class LaneTasks:
         if lane.trial_id is None:
             raise ValueError("finish needs the lane's trial_id")
         outcome = JobOutcome.from_description(job) if job else JobOutcome.from_error(error or {})
-        trial = self.service.store.get_trial(lane.trial_id)
+        trial = self.service.get_trial(lane.trial_id, owner=lane.owner)
         settled = Settled(trial.trial_id, trial.state, outcome.spot_interruptions)
         if self._held_by_lane(trial, lane):
             trial = self._settle(trial, lane, outcome)
@@ -199,31 +186,30 @@ class LaneTasks:
         (stale leases are re-queued first, so nothing waits for a dead worker)."""
         revived = Revived()
         running = {scan_id_of_execution(e["name"]) for e in self.executions.executions("RUNNING")}
+        looked_at: set[str] = set()
         for status in ("FAILED", "TIMED_OUT", "ABORTED"):
             for n, execution in enumerate(self.executions.executions(status)):
                 if n >= recent:
                     break
                 scan_id = scan_id_of_execution(execution["name"])
-                if scan_id in running:
+                if scan_id in running or scan_id in looked_at:
                     continue
-                if self._restart_if_running(scan_id):
+                looked_at.add(scan_id)
+                if self._restart_if_running(scan_id, execution["executionArn"]):
                     running.add(scan_id)
                     revived.restarted.append(scan_id)
         return revived
 
-    def _restart_if_running(self, scan_id: str) -> bool:
+    def _restart_if_running(self, scan_id: str, execution_arn: str) -> bool:
+        """Restart the scan of a stopped execution, as the owner that execution ran for."""
+        owner = self.executions.input_of(execution_arn).owner
         try:
-            scan = self.service.store.get_scan(scan_id)
+            scan = self.service.get_scan(scan_id, owner=owner)
         except ScanNotFoundError:
             return False
         if scan.status is not ScanStatus.RUNNING or not is_remote(scan):
             return False
         self.service.reclaim_stale(scan_id, owner=scan.owner)
-        self.executions.start(scan_id, scan.owner, run=new_run_id())
+        self.executions.restart(scan)
         log.warning("scan %s had no running execution; restarted it", scan_id)
         return True
-
-
-def is_remote(scan: ScanRecord) -> bool:
-    """Whether the scan's trials run on Batch (its config says ``execution: remote``)."""
-    return ScanConfig.model_validate(scan.config).execution.type is ExecutionType.REMOTE

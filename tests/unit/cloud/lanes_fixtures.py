@@ -12,7 +12,14 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from scanfleet.cloud import ExecutionInput, Lane, LaneTasks, ScanExecutions
+from scanfleet.cloud import (
+    ExecutionInput,
+    Lane,
+    LaneTasks,
+    ScanExecutions,
+    execution_name,
+    new_run_id,
+)
 from scanfleet.records import ScanRecord
 from scanfleet.service import ScanService
 from scanfleet.store import SQLiteTrialStore
@@ -56,6 +63,18 @@ class World:
             "execution": f"{scan.scan_id}-r1-0-0",
         }
         return Lane.model_validate({**values, **fields})
+
+    def start_execution(self, scan: ScanRecord) -> str:
+        """An execution of the scan started straight through Step Functions (the history
+        a test needs, whatever the scan's execution type)."""
+        inp = ExecutionInput(scan_id=scan.scan_id, owner=OWNER, run=new_run_id())
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.executions.state_machine_arn,
+                name=execution_name(scan.scan_id, inp.run, 0, 0),
+                input=inp.model_dump_json(),
+            )["executionArn"]
+        )
 
     def started(self) -> list[ExecutionInput]:
         """Inputs of the executions started so far, oldest first."""

@@ -185,7 +185,7 @@ def test_revive_restarts_a_running_scan_whose_execution_stopped(world: World) ->
     live, cancelled, agents = world.scan(), world.scan(), world.scan(remote() | {"execution": {}})
     world.service.cancel(cancelled.scan_id, owner=OWNER)
     for scan in (live, cancelled, agents):
-        arn = world.executions.start(scan.scan_id, OWNER)
+        arn = world.start_execution(scan)  # as if each had run remotely once
         world.sfn.stop_execution(executionArn=arn)  # ABORTED
     assert world.tasks.revive().restarted == [live.scan_id]
     assert world.executions.running(live.scan_id) != []

@@ -1,5 +1,5 @@
-"""The API's ScanService in AWS: remote scans start, re-open and cancel their executions;
-other scans are left alone."""
+"""ScanExecutions as the service's scan lifecycle in AWS (what the API Lambda builds):
+remote scans start, re-open and cancel their executions; other scans are left alone."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from scanfleet.cloud import CloudScanService, ScanExecutions
+from scanfleet.cloud import ScanExecutions
 from scanfleet.records import ScanStatus
+from scanfleet.service import ScanService
 from scanfleet.store import SQLiteTrialStore
 
 from tests.cloud.deploy import ROLE_ARN, create_job_queue
@@ -20,7 +21,7 @@ from tests.unit.cloud.lanes_fixtures import MACHINE, OWNER, REGION, remote
 
 
 @pytest.fixture
-def cloud_service(tmp_path: Path) -> Iterator[tuple[CloudScanService, ScanExecutions]]:
+def cloud_service(tmp_path: Path) -> Iterator[tuple[ScanService, ScanExecutions]]:
     with mock_aws(config={"batch": {"use_docker": False}}):  # type: ignore[arg-type]
         boto3.client("iam").create_role(
             RoleName=ROLE_ARN.rsplit("/", 1)[1], AssumeRolePolicyDocument="{}"
@@ -32,12 +33,12 @@ def cloud_service(tmp_path: Path) -> Iterator[tuple[CloudScanService, ScanExecut
         batch = boto3.client("batch", region_name=REGION)
         queue = create_job_queue(batch, "trials")
         executions = ScanExecutions(arn, stepfunctions=sfn, batch=batch, job_queue=queue)
-        service = CloudScanService(SQLiteTrialStore(tmp_path / "scans.db"), executions)
+        service = ScanService(SQLiteTrialStore(tmp_path / "scans.db"), lifecycle=executions)
         yield service, executions
 
 
 def test_a_remote_scan_starts_its_execution_when_created(
-    cloud_service: tuple[CloudScanService, ScanExecutions],
+    cloud_service: tuple[ScanService, ScanExecutions],
 ) -> None:
     service, executions = cloud_service
     scan, _ = service.create_scan("s", remote(), owner=OWNER, client_token="k1")
@@ -49,7 +50,7 @@ def test_a_remote_scan_starts_its_execution_when_created(
 
 
 def test_extending_a_completed_remote_scan_starts_it_again(
-    cloud_service: tuple[CloudScanService, ScanExecutions],
+    cloud_service: tuple[ScanService, ScanExecutions],
 ) -> None:
     service, executions = cloud_service
     scan, _ = service.create_scan("s", remote(max_run=1), owner=OWNER)
@@ -63,7 +64,7 @@ def test_extending_a_completed_remote_scan_starts_it_again(
     assert len(executions.running(scan.scan_id)) == 2
 
 
-def _completed_remote_scan(service: CloudScanService) -> str:
+def _completed_remote_scan(service: ScanService) -> str:
     scan, _ = service.create_scan("s", remote(max_run=1), owner=OWNER)
     trial = service.claim_next_trial(scan.scan_id, "w", owner=OWNER)
     assert trial is not None
@@ -73,7 +74,7 @@ def _completed_remote_scan(service: CloudScanService) -> str:
 
 
 def test_every_way_of_reopening_a_completed_remote_scan_starts_it_again(
-    cloud_service: tuple[CloudScanService, ScanExecutions],
+    cloud_service: tuple[ScanService, ScanExecutions],
 ) -> None:
     service, executions = cloud_service
     reopen_by = {
@@ -92,7 +93,7 @@ def test_every_way_of_reopening_a_completed_remote_scan_starts_it_again(
 
 
 def test_deleting_a_remote_scan_stops_its_executions(
-    cloud_service: tuple[CloudScanService, ScanExecutions],
+    cloud_service: tuple[ScanService, ScanExecutions],
 ) -> None:
     service, executions = cloud_service
     scan, _ = service.create_scan("s", remote(), owner=OWNER)
@@ -102,7 +103,7 @@ def test_deleting_a_remote_scan_stops_its_executions(
 
 
 def test_cancelling_a_remote_scan_stops_its_executions_and_terminates_its_jobs(
-    cloud_service: tuple[CloudScanService, ScanExecutions], monkeypatch: pytest.MonkeyPatch
+    cloud_service: tuple[ScanService, ScanExecutions], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service, executions = cloud_service
     scan, _ = service.create_scan("s", remote(), owner=OWNER)
