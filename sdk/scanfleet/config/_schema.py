@@ -21,11 +21,11 @@ from pydantic import (
     model_validator,
 )
 
+from scanfleet.config._conditions import Condition, condition_problems
 from scanfleet.config._errors import ConfigError, ConfigProblem, FieldProblems
 from scanfleet.config._parameters import (
     GRID_KINDS,
     ParameterSpec,
-    ScalarValue,
     did_you_mean,
     parameter_kind,
 )
@@ -247,26 +247,6 @@ class OptunaOptions(_Section):
         True, description="tpe: model the parameters jointly (better on correlated spaces)"
     )
     population_size: int = Field(50, ge=2, description="nsga2: individuals per generation (>= 2)")
-
-
-class Condition(_Section):
-    """A grid exception (hypnettorch): when every key of `when` holds one of its listed
-    values, the keys of `set` take the listed values instead (several values expand the
-    cell into several trials). A single value may stand for a list of one."""
-
-    when: dict[str, list[ScalarValue]] = Field(
-        min_length=1, description="parameter name: the values that trigger the condition"
-    )
-    set: dict[str, list[ScalarValue]] = Field(
-        min_length=1, description="parameter name: the values it takes instead"
-    )
-
-    @field_validator("when", "set", mode="before")
-    @classmethod
-    def _one_value_is_a_list(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
-        return value
 
 
 class Completion(_Section):
@@ -709,7 +689,9 @@ def consistency_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
                 "remote execution needs something to run: set 'image', 'script' or 'command'",
             )
         )
-    problems.extend(_condition_problems(data.get("conditions"), strategy, parameters))
+    problems.extend(
+        condition_problems(data.get("conditions"), strategy, parameters, Strategy.GRID.value)
+    )
     problems.extend(_objective_problems(data, strategy))
     problems.extend(_pbt_problems(data, strategy, parameters))
     warm = data.get("warm_start_from")
@@ -820,34 +802,4 @@ def _pbt_problems(
             problems.append(
                 ConfigProblem("max_run", f"pbt needs at least {what} trials (got {max_run})")
             )
-    return problems
-
-
-def _condition_problems(
-    conditions: Any, strategy: Any, parameters: dict[str, Any]
-) -> list[ConfigProblem]:
-    if not isinstance(conditions, list) or not conditions:
-        return []
-    if isinstance(strategy, str) and strategy in set(Strategy) - {Strategy.GRID}:
-        return [
-            ConfigProblem("conditions", f"conditions apply to grid scans only (got {strategy!r})")
-        ]
-    problems = []
-    for i, condition in enumerate(conditions):
-        if not isinstance(condition, dict):
-            continue
-        for part in ("when", "set"):
-            keys = condition.get(part)
-            for key in keys if isinstance(keys, dict) else ():
-                if parameters and key not in parameters:
-                    problems.append(
-                        ConfigProblem(
-                            f"conditions.{i}.{part}.{key}",
-                            f"{key!r} is not a parameter"
-                            + (
-                                did_you_mean(key, list(parameters))
-                                or f"; parameters: {', '.join(parameters)}"
-                            ),
-                        )
-                    )
     return problems
