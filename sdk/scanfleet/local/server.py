@@ -8,14 +8,11 @@ it turns each request into a proxy event, calls the resolver, and writes its ans
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import BufferedIOBase
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -24,6 +21,15 @@ from urllib.parse import parse_qs, urlsplit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scanfleet.api import build_app
+from scanfleet.local._connections import (
+    MAX_BODY_BYTES,
+    BodyError,
+    BoundedHTTPServer,
+    Headers,
+    json_error,
+    read_body,
+    write_answer,
+)
 from scanfleet.local.auth import TokenStore
 from scanfleet.names import HEADER_AUTHORIZATION
 from scanfleet.service import LocalInputStore, ScanService
@@ -33,10 +39,11 @@ logger = logging.getLogger("scanfleet.local.server")
 
 DB_FILE = "scanfleet.db"
 INPUTS_DIR = "inputs"
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 OPEN_PATHS = frozenset({"/health"})  # served without a token
+SOCKET_TIMEOUT_S = 10.0  # a client silent this long (headers, body, reading) is dropped
+MAX_CONNECTIONS = 64  # connections served at once; more get 503 and Retry-After
 
-Headers = list[tuple[str, str]]
+__all__ = ["MAX_BODY_BYTES", "LocalServer", "open_local_service", "proxy_event"]
 
 
 def open_local_service(state_dir: str | Path) -> ScanService:
@@ -69,6 +76,11 @@ class LocalServer:
 
     ``start()`` serves from a background thread and returns the URL; ``serve_forever()``
     serves from the calling thread; ``stop()`` (or leaving the ``with`` block) ends either.
+
+    Whoever reaches the port cannot hold it without a token: the token is checked from the
+    headers before any body is read, a client silent for ``socket_timeout_s`` is dropped,
+    and at most ``max_connections`` are served at once (one thread each); a connection
+    beyond that is answered 503 with ``Retry-After`` and closed.
     """
 
     def __init__(
@@ -77,13 +89,16 @@ class LocalServer:
         token_store: TokenStore,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        socket_timeout_s: float = SOCKET_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.service = service
         self.tokens = token_store
         self.app = build_app(service)
         self._resolving = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), _handler_class(self))
-        self.httpd.daemon_threads = True
+        handler = _handler_class(self, socket_timeout_s)
+        self.httpd = BoundedHTTPServer((host, port), handler, max_connections=max_connections)
         self._thread: threading.Thread | None = None
         self._serving = False
         self._closed = False
@@ -154,14 +169,10 @@ class LocalServer:
         """One HTTP request through the authorizer's check and the resolver."""
         parts = urlsplit(target)
         path = parts.path or "/"
+        refused = self.refusal(target, headers)
+        if refused is not None:
+            return refused
         owner = self.tokens.owner_for(_bearer_token(headers))
-        if owner is None and path not in OPEN_PATHS:
-            return _error(
-                401,
-                "unauthorized",
-                "missing or invalid token (send Authorization: Bearer <token>)",
-                [("WWW-Authenticate", 'Bearer realm="scanfleet"')],
-            )
         event = proxy_event(method, path, parts.query, headers, body, owner, client_ip=client_ip)
         result = self._resolve(event)
         out: Headers = list((result.get("headers") or {}).items())
@@ -170,6 +181,19 @@ class LocalServer:
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         return int(result["statusCode"]), out, data
+
+    def refusal(self, target: str, headers: Headers) -> tuple[int, Headers, bytes] | None:
+        """The 401 of a request without a valid token (None: let it in); decided from the
+        headers alone, so the body of a refused request is never read."""
+        path = urlsplit(target).path or "/"
+        if path in OPEN_PATHS or self.tokens.owner_for(_bearer_token(headers)) is not None:
+            return None
+        return json_error(
+            401,
+            "unauthorized",
+            "missing or invalid token (send Authorization: Bearer <token>)",
+            [("WWW-Authenticate", 'Bearer realm="scanfleet"')],
+        )
 
     def _resolve(self, event: dict[str, Any]) -> dict[str, Any]:
         """Powertools keeps the request being resolved in class-level state
@@ -238,61 +262,22 @@ def _bearer_token(headers: Headers) -> str | None:
     return token.strip()
 
 
-def _error(
-    status: int, code: str, message: str, headers: Iterable[tuple[str, str]] = ()
-) -> tuple[int, Headers, bytes]:
-    body = {"error": {"code": code, "message": message, "details": None}}
-    return status, [("Content-Type", "application/json"), *headers], json.dumps(body).encode()
-
-
-class _BodyError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.answer = _error(status, code, message)
-
-
-def _read_body(headers: Any, rfile: BufferedIOBase) -> bytes:
-    """The request body, by Content-Length or chunked, at most MAX_BODY_BYTES."""
-    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
-        return _read_chunked(rfile)
-    try:
-        length = int(headers.get("Content-Length") or 0)
-    except ValueError:
-        raise _BodyError(400, "invalid_request", "Content-Length is not a number") from None
-    if length < 0:
-        raise _BodyError(400, "invalid_request", "Content-Length is negative")
-    if length > MAX_BODY_BYTES:
-        raise _BodyError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
-    return rfile.read(length) if length else b""
-
-
-def _read_chunked(rfile: BufferedIOBase) -> bytes:
-    out = bytearray()
-    while True:
-        line = rfile.readline(1024)
-        try:
-            size = int(line.split(b";")[0].strip(), 16)
-        except ValueError:
-            raise _BodyError(400, "invalid_request", "bad chunked encoding") from None
-        if size == 0:
-            while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return bytes(out)
-        if len(out) + size > MAX_BODY_BYTES:
-            raise _BodyError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
-        out += rfile.read(size)
-        rfile.readline(1024)
-
-
-def _handler_class(server: LocalServer) -> type[BaseHTTPRequestHandler]:
+def _handler_class(server: LocalServer, socket_timeout_s: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "scanfleet-local"
+        timeout = socket_timeout_s  # every read and write of the connection
 
         def _serve(self) -> None:
+            headers = list(self.headers.items())
+            refused = server.refusal(self.path, headers)
+            if refused is not None:  # the body (if any) is never read
+                self.close_connection = True
+                self._answer(*refused)
+                return
             try:
-                body = _read_body(self.headers, self.rfile)
-            except _BodyError as err:
+                body = read_body(self.headers, self.rfile)
+            except BodyError as err:
                 self.close_connection = True  # the unread body would follow on the socket
                 self._answer(*err.answer)
                 return
@@ -300,28 +285,24 @@ def _handler_class(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 answer = server.handle(
                     self.command,
                     self.path,
-                    list(self.headers.items()),
+                    headers,
                     body,
                     client_ip=str(self.client_address[0]),
                 )
             except Exception:
                 logger.exception("the local server failed on %s %s", self.command, self.path)
-                answer = _error(500, "internal_error", "internal error")
+                answer = json_error(500, "internal_error", "internal error")
             self._answer(*answer)
 
         def _answer(self, status: int, headers: Headers, data: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers:
-                if key.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if data and self.command != "HEAD":
-                self.wfile.write(data)
+            write_answer(self, status, headers, data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+        def __getattr__(self, name: str) -> Any:
+            # every method (TRACE, PROPFIND...) goes to the resolver, which answers 405 or
+            # 404 as JSON; http.server would answer 501 in HTML
+            if name.startswith("do_") and name[3:].isalpha():
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug("%s - " + format, self.address_string(), *args)
