@@ -222,7 +222,7 @@ class LocalRun:
 
 
 def _die_with_parent() -> None:
-    from scanfleet.runtime.agent import _die_with_parent as die
+    from scanfleet.runtime.supervisor import die_with_parent as die
 
     die()
 

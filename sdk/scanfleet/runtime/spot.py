@@ -30,6 +30,7 @@ TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TOKEN_TTL_S = 21600
 DEFAULT_INTERVAL_S = 5.0
+NOTICE_MARGIN_S = 20.0  # a notice's 2 minutes, less this, go to the checkpoint
 _EC2_MARKERS = (  # (file, what its content starts with on an EC2 instance)
     ("devices/virtual/dmi/id/board_asset_tag", "i-"),
     ("devices/virtual/dmi/id/sys_vendor", "Amazon EC2"),
@@ -55,6 +56,15 @@ class SpotNotice:
         if isinstance(data.get("time"), str):
             at = datetime.fromisoformat(data["time"].replace("Z", "+00:00")).timestamp()
         return cls(action=str(data.get("action", "terminate")), at=at)
+
+
+def notice_deadline(notice: SpotNotice, now: float, longest: float) -> float:
+    """Seconds the script gets to checkpoint after a notice: ``longest``, or less so that
+    ``NOTICE_MARGIN_S`` remain before the instance goes (to record and stop)."""
+    left = notice.seconds_left(now)
+    if left is None:
+        return longest
+    return max(0.0, min(longest, left - NOTICE_MARGIN_S))
 
 
 class InstanceMetadata:

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 from scanfleet.config import load_config
-from scanfleet.runtime.agent import build_command, metric_from_line
 from scanfleet.runtime.current import parse_flags
+from scanfleet.runtime.supervisor import build_command, metric_from_line
 
 BASE = {"strategy": "grid", "metric": {"name": "loss"}, "parameters": {"a": {"values": [1]}}}
 

@@ -8,8 +8,9 @@ import pytest
 from scanfleet.client import Client
 from scanfleet.names import BATCH_RETRY_EXIT_CODES, ExitCode
 from scanfleet.records import TrialState
-from scanfleet.runtime.agent import Agent, Outcome, exit_code_for, notice_deadline
-from scanfleet.runtime.spot import SpotNotice
+from scanfleet.runtime.agent import Agent
+from scanfleet.runtime.outcome import Outcome, exit_code_for
+from scanfleet.runtime.spot import SpotNotice, notice_deadline
 
 
 @pytest.mark.parametrize(
