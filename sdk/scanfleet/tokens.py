@@ -27,7 +27,8 @@ def owner_id(token: str) -> str:
 
 
 class TokenStoreError(ValueError):
-    """``tokens.json`` exists but cannot be read as a token list."""
+    """``tokens.json`` exists but is not ``{"tokens": ["sf_...", ...]}``; the message
+    names the file and the field."""
 
 
 class TokenStore:
