@@ -6,7 +6,7 @@ The wire contract is docs/api.md.
 """
 
 from scanfleet.api._app import build_app
-from scanfleet.api._identity import UnauthorizedError, identity_of
-from scanfleet.api._trials import AlreadyClaimedError
+from scanfleet.api._identity import identity_of
+from scanfleet.errors import AlreadyClaimedError, UnauthorizedError
 
 __all__ = ["AlreadyClaimedError", "UnauthorizedError", "build_app", "identity_of"]

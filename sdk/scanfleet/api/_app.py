@@ -16,30 +16,36 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from pydantic import ValidationError
 
 import scanfleet
-from scanfleet.api._identity import UnauthorizedError, identity_of
-from scanfleet.api._models import Health
+from scanfleet.api._identity import identity_of
+from scanfleet.api._json_body import parse_json_body
+from scanfleet.api._models import invalid_request
 from scanfleet.api._scans import scans_router
 from scanfleet.api._search import search_router
 from scanfleet.api._trials import trials_router
-from scanfleet.errors import ScanfleetError
+from scanfleet.errors import (
+    InternalServerError,
+    MethodNotAllowedError,
+    NotFoundError,
+    ScanfleetError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+)
 from scanfleet.service import ScanService
+from scanfleet.wire import Health
 
 logger = logging.getLogger("scanfleet.api")
 
 
 def error_response(
-    status: int,
-    code: str,
-    message: str,
-    details: Any = None,
-    *,
-    headers: dict[str, str] | None = None,
+    error: ScanfleetError, *, headers: dict[str, str] | None = None
 ) -> Response[dict[str, Any]]:
-    """The one shape of every error: ``{"error": {"code", "message", "details"}}``."""
+    """The one place an error becomes HTTP: its class's status, and the one shape of every
+    error, ``{"error": {"code", "message", "details"}}``."""
+    body = {"code": str(error.code), "message": error.api_message, "details": error.details}
     return Response(
-        status_code=status,
+        status_code=error.status,
         content_type="application/json",
-        body={"error": {"code": code, "message": message, "details": details}},
+        body={"error": body},
         headers=headers,
     )
 
@@ -50,7 +56,7 @@ def build_app(service: ScanService) -> APIGatewayRestResolver:
     Nothing is built here but routes: the service (and its store) comes from the caller's
     composition root.
     """
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.include_router(scans_router(service))
     app.include_router(trials_router(service))
     app.include_router(search_router(service))
@@ -81,15 +87,14 @@ def _map_errors(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(ScanfleetError)
     def domain_error(exc: ScanfleetError) -> Response[dict[str, Any]]:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
+    def invalid_body_or_query(exc: RequestValidationError) -> Response[dict[str, Any]]:
         early = _unauthorized_or_not_json(app)
         if early is not None:
             return early
-        problems = [_problem(err) for err in exc.errors()]
-        return _invalid_request(problems)
+        return error_response(invalid_request([_problem(err) for err in exc.errors()]))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
@@ -98,7 +103,7 @@ def _map_errors(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(ValidationError)
     def invalid_value(exc: ValidationError) -> Response[dict[str, Any]]:
         logger.warning("a value from the request failed validation", exc_info=exc)
-        return _invalid_request([_problem(err) for err in exc.errors()])
+        return error_response(invalid_request([_problem(err) for err in exc.errors()]))
 
     @app.not_found
     def no_route(exc: NoRouteError) -> Response[dict[str, Any]]:
@@ -106,14 +111,12 @@ def _map_errors(app: APIGatewayRestResolver) -> None:
         method, path = event.http_method.upper(), event.path
         allowed = _methods_for(app, path)
         if allowed:
+            message = f"{method} is not allowed on {path}; use {', '.join(allowed)}"
             return error_response(
-                405,
-                "method_not_allowed",
-                f"{method} is not allowed on {path}; use {', '.join(allowed)}",
-                {"allowed": allowed},
+                MethodNotAllowedError(message, details={"allowed": allowed}),
                 headers={"Allow": ", ".join(allowed)},
             )
-        return error_response(404, "not_found", f"no route {method} {path}")
+        return error_response(NotFoundError(f"no route {method} {path}"))
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[dict[str, Any]]:
@@ -124,10 +127,12 @@ def _map_errors(app: APIGatewayRestResolver) -> None:
             if refused is not None:
                 return refused
             if isinstance(exc, UnicodeDecodeError):
-                return _invalid_request([{"path": "body", "message": "not UTF-8 text"}])
+                not_text = {"path": "body", "message": "not UTF-8 text"}
+                return error_response(invalid_request([not_text]))
         request_id = (app.current_event.raw_event.get("requestContext") or {}).get("requestId")
         logger.exception("unhandled error (request %s)", request_id)
-        return error_response(500, "internal_error", "internal error", {"request_id": request_id})
+        internal = InternalServerError("internal error", details={"request_id": request_id})
+        return error_response(internal)
 
 
 def _openapi_document(app: APIGatewayRestResolver) -> str:
@@ -143,23 +148,16 @@ def _openapi_document(app: APIGatewayRestResolver) -> str:
     return json.dumps(doc, indent=2)
 
 
-def _invalid_request(problems: list[dict[str, str]]) -> Response[dict[str, Any]]:
-    summary = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
-    return error_response(400, "invalid_request", summary or "invalid request", problems)
-
-
 def _not_json() -> Response[dict[str, Any]]:
-    return error_response(
-        415, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)"
-    )
+    message = "send the body as JSON (Content-Type: application/json)"
+    return error_response(UnsupportedMediaTypeError(message))
 
 
 def _unauthorized_or_not_json(app: APIGatewayRestResolver) -> Response[dict[str, Any]] | None:
     """A request the API refuses before looking at its content: no identity (401: the
     caller learns nothing about its body), or a body that is not JSON (415)."""
     if identity_of(app.current_event.raw_event) is None:
-        err = UnauthorizedError("missing or invalid credentials")
-        return error_response(err.status, err.code, err.message)
+        return error_response(UnauthorizedError("missing or invalid credentials"))
     if not _is_json(app):
         return _not_json()
     return None

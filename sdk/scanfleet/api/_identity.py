@@ -12,14 +12,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Depends, Request
 
-from scanfleet.errors import ScanfleetError
-
-
-class UnauthorizedError(ScanfleetError):
-    """The request carries no identity (no authorizer principal, no IAM caller)."""
-
-    code = "unauthorized"
-    status = 401
+from scanfleet.errors import UnauthorizedError
 
 
 def identity_of(event: Mapping[str, Any]) -> str | None:

@@ -1,20 +1,37 @@
-"""Request and response bodies of the HTTP API.
+"""Request bodies of the HTTP API, and the limits checked beyond their schema.
 
 Requests are validated by these models (unknown fields are refused, so a typo is a 400
 and not a silently ignored option). Answers are the records of ``scanfleet.records`` and
-``ScanSummary`` of the service, dumped with ``model_dump(mode="json")``; the SDK parses the
-same models, so the schema exists once.
+the models of ``scanfleet.wire``, dumped with ``model_dump(mode="json")``; the SDK parses
+the same models, so the schema exists once.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scanfleet.records import ScanRecord, ScanStatus, TrialRecord
+from scanfleet.errors import InvalidRequestError
+from scanfleet.records import ScanStatus
+from scanfleet.wire import (
+    CURVE_PAGE_LIMIT,
+    CURVE_PAGE_POINTS,
+    MAX_INT,
+    MAX_RECORD_BYTES,
+    MAX_TAG_KEY_CHARS,
+    MAX_TAG_VALUE_CHARS,
+    MAX_TAGS,
+    PAGE_LIMIT,
+    ErrorBody,
+    IntermediateValues,
+    ScanList,
+    ScanSummary,
+    TrialList,
+)
 
-MAX_INT = 2**53 - 1  # the largest integer every JSON reader keeps exact
 WorkerId = Annotated[str, Field(min_length=1, max_length=200)]
 Attempt = Annotated[int, Field(ge=1, le=MAX_INT, description="the attempt the worker holds")]
 Step = Annotated[int, Field(ge=0, le=MAX_INT)]
@@ -44,7 +61,9 @@ class ExtendBody(_Body):
 
 class AddTrialBody(_Body):
     params: dict[str, Any]
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(
+        default_factory=dict, description=f"at most {MAX_TAGS} (see docs/api.md, Limits)"
+    )
 
 
 class ClaimBody(_Body):
@@ -104,58 +123,14 @@ class SeedsBody(_Body):
 
 
 class TagsBody(_Body):
-    tags: dict[str, str] = Field(min_length=1, description="merged into the trial's tags")
-
-
-class ScanList(BaseModel):
-    scans: list[ScanRecord]
-
-
-class TrialList(BaseModel):
-    trials: list[TrialRecord]
-    next_after: int | None = Field(
-        None, description="more trials follow: ask again with after=next_after; None: the last page"
+    tags: dict[str, str] = Field(
+        min_length=1,
+        description=f"merged into the trial's tags (at most {MAX_TAGS} in all; docs/api.md)",
     )
-
-
-PAGE_LIMIT = 1000  # trials per page of a listing (a page stays far below Lambda's 6 MB)
-
-
-# A page of curves holds at most CURVE_PAGE_LIMIT trials (the default; the caller may ask up
-# to PAGE_LIMIT) and ends before CURVE_PAGE_POINTS values. The widest value in JSON,
-# '"9007199254740991": -1.2345678901234567e-308, ', is 46 bytes (48 once API Gateway's proxy
-# escapes it), so a page stays under 2.5 MB of Lambda's 6 MB cap; only a single curve longer
-# than the point cap, alone on its page, is bigger (a curve is never split).
-CURVE_PAGE_LIMIT = 100
-CURVE_PAGE_POINTS = 50_000
-
-
-class IntermediateValues(BaseModel):
-    metric: str
-    trials: dict[str, dict[int, float]] = Field(description="{trial_id: {step: value}}")
-    next_after: int | None = Field(
-        None, description="more curves follow: ask again with after=next_after; None: the last page"
-    )
-
-
-class Health(BaseModel):
-    status: str
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="stable, for programs to match on")
-    message: str = Field(description="for people")
-    details: Any = Field(None, description="e.g. [{path, message}] of a rejected body")
-
-
-class ErrorBody(BaseModel):
-    """The one shape of every error the API answers."""
-
-    error: ErrorDetail
 
 
 _ERRORS = {
-    400: "invalid_request (the body or query, with field paths) or a domain rule",
+    400: "invalid_request (the body or query, with field paths; a limit) or a domain rule",
     401: "unauthorized: no identity",
     404: "not_found: no such scan or trial for this caller",
     409: "conflict: the trial or scan is not in a state that allows it",
@@ -190,3 +165,100 @@ def answers(
 def dump(model: BaseModel) -> dict[str, Any]:
     """A record as it goes on the wire."""
     return model.model_dump(mode="json")
+
+
+# ---- limits beyond the schema (docs/api.md, "Limits") --------------------------------------
+
+
+def invalid_request(problems: list[dict[str, str]]) -> InvalidRequestError:
+    """The 400 of a request with these problems, each ``{path, message}``."""
+    summary = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
+    return InvalidRequestError(summary or "invalid request", details=problems)
+
+
+def tag_problems(tags: Mapping[str, Any], path: str) -> list[dict[str, str]]:
+    """What is wrong with ``tags`` at ``path``: too many of them (checked first, so a
+    huge mapping costs one problem), then each key or value too long."""
+    if len(tags) > MAX_TAGS:
+        return [{"path": path, "message": f"{len(tags)} tags; at most {MAX_TAGS}"}]
+    problems = []
+    for key, value in tags.items():
+        if not key or len(key) > MAX_TAG_KEY_CHARS:
+            message = f"a tag key has 1 to {MAX_TAG_KEY_CHARS} characters, got {len(key)}"
+            problems.append({"path": f"{path}.{key[:MAX_TAG_KEY_CHARS]}", "message": message})
+        elif len(str(value)) > MAX_TAG_VALUE_CHARS:
+            message = f"at most {MAX_TAG_VALUE_CHARS} characters, got {len(str(value))}"
+            problems.append({"path": f"{path}.{key}", "message": message})
+    return problems
+
+
+def size_problems(fields: Mapping[str, Any], prefix: str = "body") -> list[dict[str, str]]:
+    """A problem when ``fields`` (what one record keeps of the request) take more than
+    ``MAX_RECORD_BYTES`` as UTF-8 JSON; it names the largest field."""
+    sizes = {name: len(_json_bytes(value)) for name, value in fields.items()}
+    total = sum(sizes.values())
+    if total <= MAX_RECORD_BYTES:
+        return []
+    largest = max(sizes, key=lambda name: sizes[name])
+    message = (
+        f"{' and '.join(sizes)} take {total} bytes as JSON ({largest}: {sizes[largest]}); "
+        f"at most {MAX_RECORD_BYTES} (one record is one DynamoDB item of at most 400 KB)"
+    )
+    return [{"path": f"{prefix}.{largest}", "message": message}]
+
+
+def check_limits(tags: Mapping[str, Any] | None, tags_path: str, record: Mapping[str, Any]) -> None:
+    """Raises InvalidRequestError (400, with the field paths) when ``tags`` or the
+    ``record`` fields break a limit."""
+    problems = tag_problems(tags, tags_path) if isinstance(tags, Mapping) else []
+    problems = problems or size_problems(record)
+    if problems:
+        raise invalid_request(problems)
+
+
+def check_merged_tags(
+    existing: Mapping[str, str], added: Mapping[str, str], params: Mapping[str, Any]
+) -> None:
+    """Raises InvalidRequestError when ``added``, merged into a trial's ``existing`` tags
+    (beside its ``params``), breaks a limit."""
+    check_limits(added, "body.tags", {})
+    merged = {**existing, **added}
+    if len(merged) > MAX_TAGS:
+        message = f"the trial would carry {len(merged)} tags; at most {MAX_TAGS}"
+        raise invalid_request([{"path": "body.tags", "message": message}])
+    check_limits(None, "body.tags", {"params": params, "tags": merged})
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+__all__ = [
+    "CURVE_PAGE_LIMIT",
+    "CURVE_PAGE_POINTS",
+    "MAX_INT",
+    "PAGE_LIMIT",
+    "AddTrialBody",
+    "CheckpointBody",
+    "ClaimBody",
+    "CompleteBody",
+    "CreateScanBody",
+    "ErrorBody",
+    "ExtendBody",
+    "FailBody",
+    "HeartbeatBody",
+    "IntermediateValues",
+    "PruneBody",
+    "ReportBody",
+    "ScanList",
+    "ScanSummary",
+    "SeedsBody",
+    "StatusBody",
+    "TagsBody",
+    "TrialList",
+    "answers",
+    "check_limits",
+    "check_merged_tags",
+    "dump",
+    "invalid_request",
+]

@@ -18,15 +18,18 @@ from scanfleet.api._models import (
     CreateScanBody,
     ExtendBody,
     ScanList,
+    ScanSummary,
     StatusBody,
     answers,
+    check_limits,
     dump,
 )
-from scanfleet.names import HEADER_IDEMPOTENCY_KEY
 from scanfleet.records import ScanRecord, ScanStatus
-from scanfleet.service import ScanService, ScanSummary
+from scanfleet.service import ScanService
+from scanfleet.wire import HEADER_IDEMPOTENCY_KEY, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS
 
 _TAG = r"^[^:]+:.*$"
+_TAG_CHARS = MAX_TAG_KEY_CHARS + 1 + MAX_TAG_VALUE_CHARS
 
 
 def scans_router(service: ScanService) -> Router:
@@ -48,6 +51,8 @@ def scans_router(service: ScanService) -> Router:
             str | None, Header(alias=HEADER_IDEMPOTENCY_KEY, min_length=1, max_length=200)
         ] = None,
     ) -> Response[dict[str, Any]]:
+        record = {"name": body.name, "config": body.config}
+        check_limits(body.config.get("tags"), "body.config.tags", record)
         scan, created = service.create_scan(
             body.name,
             body.config,
@@ -65,7 +70,9 @@ def scans_router(service: ScanService) -> Router:
     def list_scans(
         owner: Owner,
         status: Annotated[ScanStatus | None, Query()] = None,
-        tag: Annotated[str | None, Query(pattern=_TAG, description="key:value")] = None,
+        tag: Annotated[
+            str | None, Query(pattern=_TAG, max_length=_TAG_CHARS, description="key:value")
+        ] = None,
     ) -> dict[str, Any]:
         key, _, value = (tag or "").partition(":")
         scans = service.list_scans(owner=owner, status=status, tag=(key, value) if tag else None)

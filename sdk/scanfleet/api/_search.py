@@ -9,9 +9,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import Router
 
 from scanfleet.api._identity import Owner
-from scanfleet.api._models import SeedsBody, TagsBody, TrialList, answers, dump
+from scanfleet.api._models import (
+    ScanSummary,
+    SeedsBody,
+    TagsBody,
+    TrialList,
+    answers,
+    check_merged_tags,
+    dump,
+)
 from scanfleet.records import TrialRecord
-from scanfleet.service import ScanService, ScanSummary
+from scanfleet.service import ScanService
 
 
 def search_router(service: ScanService) -> Router:
@@ -40,11 +48,13 @@ def search_router(service: ScanService) -> Router:
 
     @router.post(
         "/trials/<trial_id>/tags",
-        summary="Merge tags into a trial (finished trials too)",
+        summary="Merge tags into a trial (finished trials too; at most 50 in all)",
         tags=["trials"],
         responses=answers(TrialRecord, 404),
     )
     def tag_trial(trial_id: str, body: Annotated[TagsBody, Body()], owner: Owner) -> dict[str, Any]:
+        trial = service.get_trial(trial_id, owner=owner)
+        check_merged_tags(trial.tags, body.tags, trial.params)
         return dump(service.tag_trial(trial_id, body.tags, owner=owner))
 
     return router

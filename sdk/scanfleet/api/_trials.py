@@ -26,17 +26,12 @@ from scanfleet.api._models import (
     ReportBody,
     TrialList,
     answers,
+    check_limits,
     dump,
 )
-from scanfleet.errors import ConflictError
+from scanfleet.errors import AlreadyClaimedError
 from scanfleet.records import PruneDecision, TrialRecord, TrialState
 from scanfleet.service import ScanService
-
-
-class AlreadyClaimedError(ConflictError):
-    """Another worker holds the trial this worker asked for by id."""
-
-    code = "already_claimed"
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
@@ -106,6 +101,7 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
     def add_trial(
         scan_id: str, body: Annotated[AddTrialBody, Body()], owner: Owner
     ) -> Response[dict[str, Any]]:
+        check_limits(body.tags, "body.tags", {"params": body.params, "tags": body.tags})
         trial, created = service.add_trial(scan_id, body.params, owner=owner, tags=body.tags)
         return _json(201 if created else 200, dump(trial))
 

@@ -1,5 +1,8 @@
 """The scanfleet SDK over HTTP(S): ``Client``, ``Scan``, ``Trial`` and typed errors.
 
+An error answer of the API raises the class the service raised (``scanfleet.errors``):
+``LeaseLostError`` for ``lease_lost``, a ``ConflictError`` (409) like every conflict.
+
 Standard library and pydantic only: importing it does not import boto3, botocore,
 optuna, powertools, pandas or rich (each is imported on first use, where needed).
 """
@@ -25,7 +28,15 @@ from scanfleet.client._errors import (
 from scanfleet.client._rows import names_for, row_columns, trial_row
 from scanfleet.client._scan import Scan
 from scanfleet.client._trial import Trial
-from scanfleet.wire import ScanSummary
+from scanfleet.errors import (
+    AlreadyClaimedError,
+    LeaseLostError,
+    NoBestTrialError,
+    ScanNotFoundError,
+    TrialFinishedError,
+    TrialNotFoundError,
+)
+from scanfleet.wire import ErrorCode, ScanSummary
 
 __all__ = [
     "APIConnectionError",
@@ -33,19 +44,26 @@ __all__ = [
     "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
+    "AlreadyClaimedError",
     "AuthenticationError",
     "BadRequestError",
     "Client",
     "ConflictError",
+    "ErrorCode",
     "GoneError",
     "InternalServerError",
+    "LeaseLostError",
+    "NoBestTrialError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "Scan",
     "ScanFinishedError",
+    "ScanNotFoundError",
     "ScanSummary",
     "Trial",
+    "TrialFinishedError",
+    "TrialNotFoundError",
     "UnprocessableEntityError",
     "names_for",
     "row_columns",

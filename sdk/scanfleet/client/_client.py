@@ -11,15 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scanfleet.client._auth import auth_for
-from scanfleet.client._errors import ConflictError
 from scanfleet.client._http import RetryPolicy, Transport
-from scanfleet.client._models import ScanList, ScanSummary
 from scanfleet.client._scan import Scan
 from scanfleet.client._trial import Trial
-from scanfleet.config import ScanConfig, load_config
-from scanfleet.names import ENV_API_URL, ENV_TOKEN
+from scanfleet.config import ScanConfig, load_config, local_inputs
+from scanfleet.errors import AlreadyClaimedError
 from scanfleet.records import ScanStatus, TrialRecord, TrialState
-from scanfleet.runtime.inputs import local_inputs
+from scanfleet.wire import ENV_API_URL, ENV_TOKEN, ScanList, ScanSummary
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_RETRIES = 4
@@ -157,8 +155,8 @@ class Client:
             record = TrialRecord.model_validate(
                 self.http.request("POST", f"/trials/{trial_id}/claim", body).body
             )
-        except ConflictError as error:
-            if error.error_code != "already_claimed" or error.attempts <= 1:
+        except AlreadyClaimedError as error:
+            if error.attempts <= 1:  # else our own first attempt may hold it (answer lost)
                 raise
             record = self.get_trial(trial_id).record
             if record.state is not TrialState.RUNNING or record.worker_id != worker:

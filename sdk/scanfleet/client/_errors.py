@@ -1,171 +1,151 @@
-"""Errors of the SDK, in the openai-python shape.
+"""Errors of the SDK: the classes of ``scanfleet.errors``, rebuilt from the API's answers.
 
-``APIError`` is the root (a ``ScanfleetError``, so ``except ScanfleetError`` catches
-everything scanfleet raises on purpose). ``APIStatusError`` means the API answered with an
-error status; it has one subclass per status, and the status-to-class map lives in
-``_make_status_error`` only. ``APIConnectionError``/``APITimeoutError`` mean no answer came.
-
-Every error remembers how many requests were sent for the call (``attempts``), so code
-that knows what a lost response means (e.g. ``Trial.complete``) can reconcile a retry.
+An error answer becomes the very class the service raised (``LeaseLostError`` for
+``lease_lost``, a ``ConflictError``), found by its code in ``ERROR_CLASSES``, the one
+table; a code this version does not know falls back to the class of its status, and a
+status without one to ``APIStatusError``. ``APIConnectionError``/``APITimeoutError``
+mean no answer came; ``APIResponseError`` an answer that is not the JSON promised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
-from scanfleet.errors import ScanfleetError
+from scanfleet.config import ConfigError
+from scanfleet.errors import (
+    STATUS_ERRORS,
+    AlreadyClaimedError,
+    APIError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    GoneError,
+    InputsNotStoredError,
+    InternalServerError,
+    InvalidParamsError,
+    InvalidValuesError,
+    LeaseLostError,
+    MethodNotAllowedError,
+    NoBestTrialError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    ScanExistsError,
+    ScanFinishedError,
+    ScanNotExtendableError,
+    ScanNotFoundError,
+    StoreBusyError,
+    TrialFinishedError,
+    TrialNotFoundError,
+    UnprocessableEntityError,
+    UnsupportedMediaTypeError,
+)
+from scanfleet.wire import ErrorCode, error_code_of
 
 
-class APIError(ScanfleetError):
-    """Anything that went wrong talking to the scanfleet API."""
+class ClientErrorCode(StrEnum):
+    """Codes of the errors the SDK meets on its own (no answer of the API carries them)."""
 
-    code = "api_error"
-
-    def __init__(self, message: str, *, details: Any = None) -> None:
-        super().__init__(message, details=details)
-        self.attempts = 1  # requests sent for this call, retries included
+    CONNECTION_ERROR = "connection_error"
+    TIMEOUT = "timeout"
+    INVALID_RESPONSE = "invalid_response"
 
 
 class APIConnectionError(APIError):
     """No answer: the server could not be reached or dropped the connection."""
 
-    code = "connection_error"
+    code = ClientErrorCode.CONNECTION_ERROR
 
 
 class APITimeoutError(APIConnectionError):
     """No answer within the client's ``timeout``."""
 
-    code = "timeout"
+    code = ClientErrorCode.TIMEOUT
 
 
 class APIResponseError(APIError):
     """A success status with a body that is not the JSON the API promises."""
 
-    code = "invalid_response"
+    code = ClientErrorCode.INVALID_RESPONSE
 
 
-class APIStatusError(APIError):
-    """The API answered with an error status.
+_CODED: tuple[type[APIStatusError], ...] = (
+    *STATUS_ERRORS,
+    ConfigError,
+    InvalidParamsError,
+    InvalidValuesError,
+    InputsNotStoredError,
+    ScanNotFoundError,
+    TrialNotFoundError,
+    ScanExistsError,
+    TrialFinishedError,
+    LeaseLostError,
+    AlreadyClaimedError,
+    ScanNotExtendableError,
+    NoBestTrialError,
+    StoreBusyError,
+)
 
-    Attributes:
-        status_code: the HTTP status (also ``status``).
-        error_code: the API's stable error code, e.g. ``lease_lost`` (also ``code``).
-        message: ``"<status> <code>: <the API's text>"`` (also ``str(error)``).
-        api_message: the API's text alone.
-        details: the error's ``details`` (e.g. the field paths of an invalid config).
-        body: the whole parsed body (dict, or text when it was not JSON).
-        headers: the response headers.
-        retry_after: seconds the server asked us to wait (``Retry-After``), if any.
-    """
+ERROR_CLASSES: dict[ErrorCode | str, type[APIStatusError]] = {cls.code: cls for cls in _CODED}
+"""The one table: the class of each error code (each class knows its status)."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        body: Any = None,
-        *,
-        details: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(f"{status} {code}: {message}", details=details)
-        self.api_message = message
-        self.status_code = status
-        self.error_code = code
-        self.body = body
-        self.headers: dict[str, str] = dict(headers or {})
-        self.retry_after: float | None = None
-
-    # ``code``/``status`` are class-level defaults on ScanfleetError; here they are what the
-    # server said, so they are read from the instance.
-    @property
-    def code(self) -> str:  # type: ignore[override]
-        return self.error_code
-
-    @property
-    def status(self) -> int:  # type: ignore[override]
-        return self.status_code
-
-    def __reduce__(self) -> Any:  # picklable (workers are processes), state included
-        args = (self.status_code, self.error_code, self.api_message, self.body)
-        return (type(self), args, dict(self.__dict__))
+_BY_STATUS: dict[int, type[APIStatusError]] = {cls.status: cls for cls in STATUS_ERRORS}
 
 
-class BadRequestError(APIStatusError):
-    """400: the request or the scan config is invalid (``details`` name the fields)."""
-
-
-class AuthenticationError(APIStatusError):
-    """401: missing or wrong token/credentials."""
-
-
-class PermissionDeniedError(APIStatusError):
-    """403: the credentials are valid but not allowed to do this."""
-
-
-class NotFoundError(APIStatusError):
-    """404: no such scan or trial (or it belongs to another identity)."""
-
-
-class ConflictError(APIStatusError):
-    """409: the request contradicts the current state (``lease_lost``,
-    ``trial_finished``, ``already_claimed``, ...)."""
-
-
-class GoneError(APIStatusError):
-    """410: the scan is finished; nothing more will be handed out."""
-
-
-ScanFinishedError = GoneError
-
-
-class UnprocessableEntityError(APIStatusError):
-    """422: understood but not processable."""
-
-
-class RateLimitError(APIStatusError):
-    """429: too many requests; retried after ``Retry-After``."""
-
-
-class InternalServerError(APIStatusError):
-    """5xx: the server failed; retried."""
+def error_class(code: ErrorCode | str, status: int) -> type[APIStatusError]:
+    """The class of an error answer: by its code, else by its status (any 5xx: the 500
+    class), else ``APIStatusError``."""
+    cls = ERROR_CLASSES.get(code)
+    if cls is not None and cls.status == status:
+        return cls
+    if status >= 500:
+        return InternalServerError
+    return _BY_STATUS.get(status, APIStatusError)
 
 
 def _make_status_error(
     status: int, body: Any, headers: Mapping[str, str] | None = None
 ) -> APIStatusError:
-    """The error for an error response: the one place statuses map to classes.
+    """The error for an error answer.
 
     ``body`` is the parsed JSON (``{"error": {"code", "message", "details"}}``) or the
     raw text when the answer was not JSON (a proxy's HTML page, say).
     """
     error = body.get("error") if isinstance(body, dict) else None
+    code: ErrorCode | str
     if isinstance(error, dict):
-        code = str(error.get("code") or f"http_{status}")
+        code = error_code_of(str(error.get("code") or f"http_{status}"))
         message = str(error.get("message") or "")
         details = error.get("details")
     else:
         code, message, details = f"http_{status}", str(body or "")[:500], None
-    cls: type[APIStatusError]
-    if status == 400:
-        cls = BadRequestError
-    elif status == 401:
-        cls = AuthenticationError
-    elif status == 403:
-        cls = PermissionDeniedError
-    elif status == 404:
-        cls = NotFoundError
-    elif status == 409:
-        cls = ConflictError
-    elif status == 410:
-        cls = GoneError
-    elif status == 422:
-        cls = UnprocessableEntityError
-    elif status == 429:
-        cls = RateLimitError
-    elif status >= 500:
-        cls = InternalServerError
-    else:
-        cls = APIStatusError
-    return cls(status, code, message, body, details=details, headers=headers)
+    cls = error_class(code, status)
+    return cls.from_answer(status, code, message, details=details, body=body, headers=headers)
+
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientErrorCode",
+    "ConflictError",
+    "GoneError",
+    "InternalServerError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ScanFinishedError",
+    "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
+    "error_class",
+]

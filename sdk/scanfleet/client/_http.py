@@ -30,14 +30,13 @@ from scanfleet.client._errors import (
     APITimeoutError,
     _make_status_error,
 )
-from scanfleet.names import HEADER_IDEMPOTENCY_KEY
+from scanfleet.wire import HEADER_IDEMPOTENCY_KEY
 
 log = logging.getLogger("scanfleet.client")
 
 INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for; our own backoff is used
-RETRYABLE_CONFLICT_CODES = frozenset({"conflict_retry"})  # 409s the server says to retry
 
 
 class Response(NamedTuple):
@@ -56,15 +55,14 @@ class RetryPolicy:
 
 
 def _should_retry(error: APIError) -> bool:
-    """Retry when no answer came, on 408, 429 and 5xx, and on a 409 only when the server
-    marks it retryable (``lease_lost``/``trial_finished`` are answers, not accidents)."""
+    """Retry when no answer came, on 408, 429 and 5xx; never on a 409: a conflict
+    (``lease_lost``, ``trial_finished``, ...) is an answer about the state, not an
+    accident, and a race the store lost is its own 503 ``store_busy``."""
     if isinstance(error, APIConnectionError):
         return True
     if not isinstance(error, APIStatusError):
         return False
     status = error.status_code
-    if status == 409:
-        return error.error_code in RETRYABLE_CONFLICT_CODES
     return status in (408, 429) or status >= 500
 
 

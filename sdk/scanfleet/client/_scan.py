@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scanfleet.client._errors import GoneError, NotFoundError
-from scanfleet.client._models import IntermediateValues, ScanSummary, TrialList
 from scanfleet.client._progress import ProgressLine
 from scanfleet.client._rows import column_names, row_columns, trial_row
 from scanfleet.client._trial import Trial
 from scanfleet.config import ScanConfig
 from scanfleet.records import ScanRecord, ScanStatus, SeedSummary, TrialRecord, TrialState
+from scanfleet.wire import IntermediateValues, ScanSummary, TrialList
 
 if TYPE_CHECKING:
     from scanfleet.client._client import Client

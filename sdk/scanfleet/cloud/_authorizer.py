@@ -12,16 +12,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from scanfleet.errors import ScanfleetError
+from scanfleet.errors import UnauthorizedError
 from scanfleet.tokens import is_known, owner_id
 
 
-class TokenRejectedError(ScanfleetError):
+class TokenRejectedError(UnauthorizedError):
     """No token, or not a known one. API Gateway answers 401 when the authorizer raises
     with the message ``Unauthorized``."""
-
-    code = "unauthorized"
-    status = 401
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from scanfleet.errors import ScanfleetError
+from scanfleet.errors import APIStatusError, InvalidRequestError
+from scanfleet.wire import ErrorCode
 
 
 @dataclass(frozen=True)
@@ -18,12 +20,11 @@ class ConfigProblem:
         return f"{self.path or '<root>'}: {self.message}"
 
 
-class ConfigError(ScanfleetError):
+class ConfigError(InvalidRequestError):
     """A scan config is invalid. ``problems`` lists every problem found, each with its
     field path; the message lists them one per line."""
 
-    code = "invalid_config"
-    status = 400
+    code = ErrorCode.INVALID_CONFIG
 
     def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = problems
@@ -33,6 +34,18 @@ class ConfigError(ScanfleetError):
             f"\n{lines}",
             details=[{"path": p.path, "message": p.message} for p in problems],
         )
+
+    @classmethod
+    def from_answer(cls, status: int, code: Any, message: str, **wire: Any) -> APIStatusError:
+        """The error as the API answered it (the SDK), ``problems`` rebuilt from details."""
+        error = super().from_answer(status, code, message, **wire)
+        details = error.details if isinstance(error.details, list) else []
+        error.problems = [  # type: ignore[attr-defined]
+            ConfigProblem(str(p.get("path", "")), str(p.get("message", "")))
+            for p in details
+            if isinstance(p, dict)
+        ]
+        return error
 
 
 class FieldProblems(ValueError):

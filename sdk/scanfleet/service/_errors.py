@@ -1,28 +1,23 @@
-from __future__ import annotations
+"""The service's errors live in ``scanfleet.errors`` (the SDK raises the same classes);
+this module only keeps the service's modules importing them from here working."""
 
-from scanfleet.errors import ConflictError, InvalidRequestError, ScanfleetError
+from scanfleet.errors import (
+    InputsNotStoredError,
+    InvalidParamsError,
+    InvalidValuesError,
+    NoBestTrialError,
+    ScanFinishedError,
+    ScanNotExtendableError,
+)
 
+ScanCancelledConflictError = ScanNotExtendableError  # the service's name for it
 
-class ScanFinishedError(ScanfleetError):
-    """The scan is COMPLETED, FAILED or CANCELLED: nothing more will be handed out."""
-
-    code = "scan_finished"
-    status = 410
-
-
-class ScanCancelledConflictError(ConflictError):
-    code = "scan_not_extendable"
-
-
-class InvalidValuesError(InvalidRequestError):
-    code = "invalid_values"
-
-
-class InvalidParamsError(InvalidRequestError):
-    code = "invalid_params"
-
-
-class NoBestTrialError(ConflictError):
-    """The scan has no completed trial yet (nothing to gather seeds for)."""
-
-    code = "no_best_trial"
+__all__ = [
+    "InputsNotStoredError",
+    "InvalidParamsError",
+    "InvalidValuesError",
+    "NoBestTrialError",
+    "ScanCancelledConflictError",
+    "ScanFinishedError",
+    "ScanNotExtendableError",
+]

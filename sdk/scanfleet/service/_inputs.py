@@ -10,19 +10,18 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from scanfleet.errors import InvalidRequestError
+from scanfleet.errors import InputsNotStoredError, InvalidRequestError  # noqa: F401 (re-export)
 
-
-class InputsNotStoredError(InvalidRequestError):
-    """This API has nowhere to keep uploaded files."""
-
-    code = "inputs_not_stored"
+MAX_NAME_BYTES = 255  # the longest file name Linux, macOS and S3 keys all accept
 
 
 def checked_name(name: str) -> str:
-    """A file name without folders (an upload cannot escape its scan's folder)."""
-    if name in ("", ".", "..") or "/" in name or "\\" in name:
+    """A file name without folders (an upload cannot escape its scan's folder), without
+    NUL, at most ``MAX_NAME_BYTES`` bytes in UTF-8: checked before anything is written."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise InvalidRequestError(f"not a file name: {name!r}")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidRequestError(f"file name longer than {MAX_NAME_BYTES} bytes: {name[:40]!r}...")
     return name
 
 
@@ -47,7 +46,7 @@ class LocalInputStore(InputStore):
     def put(self, scan_id: str, name: str, data: bytes) -> str:
         path = self.root / scan_id / checked_name(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(".upload.tmp")  # path.name + ".tmp" may exceed the name limit
         tmp.write_bytes(data)
         tmp.replace(path)
         return path.as_uri()

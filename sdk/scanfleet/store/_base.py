@@ -38,7 +38,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
 from enum import StrEnum
 
-from scanfleet.errors import ConflictError, NotFoundError
+from scanfleet.errors import (  # noqa: F401 (the store's modules import them from here)
+    LeaseLostError,
+    ScanExistsError,
+    ScanNotFoundError,
+    TrialFinishedError,
+    TrialNotFoundError,
+)
 from scanfleet.records import (
     Checkpoint,
     PruneDecision,
@@ -48,33 +54,6 @@ from scanfleet.records import (
     TrialRecord,
     TrialState,
 )
-
-
-class ScanNotFoundError(NotFoundError):
-    code = "scan_not_found"
-
-
-class TrialNotFoundError(NotFoundError):
-    code = "trial_not_found"
-
-
-class ScanExistsError(ConflictError):
-    """A scan with this ``scan_id`` exists already (and is not the one the client token
-    names)."""
-
-    code = "scan_exists"
-
-
-class TrialFinishedError(ConflictError):
-    """The trial is COMPLETED, PRUNED or FAILED and can no longer change."""
-
-    code = "trial_finished"
-
-
-class LeaseLostError(ConflictError):
-    """The caller no longer holds the trial: its lease ran out or another attempt took it."""
-
-    code = "lease_lost"
 
 
 class InsertResult(StrEnum):

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
-from scanfleet.errors import ScanfleetError
+from scanfleet.errors import StoreBusyError
 from scanfleet.records import (
     ScanRecord,
     ScanStatus,
@@ -60,13 +60,6 @@ _CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
 _CLAIM_PAGE = 10  # candidates per page: racing workers spread over them
 _CONDITION_FAILED = "ConditionalCheckFailed"
 _CONFLICT = "TransactionConflict"
-
-
-class StoreBusyError(ScanfleetError):
-    """So many writers raced for one item that this call gave up; retry it later."""
-
-    code = "store_busy"
-    status = 503
 
 
 class _Lost(Exception):

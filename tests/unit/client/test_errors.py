@@ -15,6 +15,7 @@ from scanfleet.client import (
     ConflictError,
     GoneError,
     InternalServerError,
+    LeaseLostError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -88,6 +89,6 @@ def test_status_errors_survive_pickling_with_their_class_and_code() -> None:
     error = _make_status_error(409, error_body("lease_lost", "gone", {"trial": "t"}))
     error.attempts = 3
     copy = pickle.loads(pickle.dumps(error))
-    assert type(copy) is ConflictError
+    assert type(copy) is LeaseLostError and isinstance(copy, ConflictError)
     assert (copy.status_code, copy.error_code, copy.api_message) == (409, "lease_lost", "gone")
     assert copy.details == {"trial": "t"} and copy.attempts == 3 and str(copy) == str(error)

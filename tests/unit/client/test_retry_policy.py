@@ -28,13 +28,16 @@ def test_client_mistakes_are_not_retried(status: int) -> None:
     assert not _should_retry(_make_status_error(status, error_body("x")))
 
 
-@pytest.mark.parametrize("code", ["lease_lost", "trial_finished", "already_claimed", "conflict"])
+@pytest.mark.parametrize(
+    "code", ["lease_lost", "trial_finished", "already_claimed", "conflict", "conflict_retry"]
+)
 def test_a_conflict_is_an_answer_and_not_retried(code: str) -> None:
+    """No 409 is retried: no server sends a retryable one (a race the store lost is 503)."""
     assert not _should_retry(_make_status_error(409, error_body(code)))
 
 
-def test_a_conflict_the_server_marks_retryable_is_retried() -> None:
-    assert _should_retry(_make_status_error(409, error_body("conflict_retry")))
+def test_a_store_that_lost_its_races_is_retried() -> None:
+    assert _should_retry(_make_status_error(503, error_body("store_busy")))
 
 
 def test_no_answer_is_retried_but_a_garbled_answer_is_not() -> None:

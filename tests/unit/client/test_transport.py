@@ -69,8 +69,8 @@ def test_a_lost_lease_is_not_retried(scripted: Make) -> None:
     assert caught.value.error_code == "lease_lost" and delays == []
 
 
-def test_a_conflict_marked_retryable_is_retried(scripted: Make) -> None:
-    server = scripted(Answer(409, error_body("conflict_retry")), Answer(200, summary_body()))
+def test_a_busy_store_is_retried(scripted: Make) -> None:
+    server = scripted(Answer(503, error_body("store_busy")), Answer(200, summary_body()))
     delays: list[float] = []
     client_for(server, delays).get_scan("sc1")
     assert len(server.requests) == 2 and len(delays) == 1
