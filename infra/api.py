@@ -1,19 +1,34 @@
-"""The HTTP API: an API Gateway REST API proxying every path to the same handler the local
-server runs (``lambdas/api.py``). One construct per way in: IAM (SigV4, for callers with
-AWS credentials) or scanfleet tokens through a Lambda token authorizer (agents outside
-AWS). Stage throttling, JSON access logs and X-Ray on both."""
+"""The HTTP API: the function that serves it (``lambdas/api.py``, the same handler the local
+server runs) and one API Gateway REST API per way in, both proxying every path to it: IAM
+(SigV4, for callers with AWS credentials) and scanfleet tokens through a Lambda token
+authorizer (agents outside AWS). Stage throttling, JSON access logs and X-Ray on both.
+
+The construct makes its functions and gives them what they use: the table, the bucket's
+``inputs/`` and ``checkpoints/`` prefixes, the token secret. Others get access through it:
+:meth:`Api.grant_invoke` (the IAM endpoint) and :attr:`Api.token_secret`.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from scanfleet import names
 
+from infra import nag
+from infra.data import CHECKPOINT_PREFIX, INPUTS_PREFIX
+from infra.lambdas import LambdaSettings
+from infra.settings import AuthMode
+
+TOKEN_KEY = "default"  # the token the stack generates, under this key of the secret
 _ACCESS_LOG_FIELDS = apigw.AccessLogFormat.json_with_standard_fields(
     caller=True,
     http_method=True,
@@ -27,46 +42,127 @@ _ACCESS_LOG_FIELDS = apigw.AccessLogFormat.json_with_standard_fields(
 )
 
 
+@dataclass(frozen=True)
+class StageLimits:
+    """Stage throttling (requests per second, burst) and how long access logs are kept."""
+
+    rate_limit: int
+    burst_limit: int
+    log_retention: logs.RetentionDays
+    removal_policy: RemovalPolicy
+
+
 class Api(Construct):
-    """``.rest_api``, ``.url``. ``auth``: ``"iam"`` or ``"token"`` (then
-    ``authorizer_function`` decides)."""
+    """``.handler`` and ``.authorizer`` (None without token auth), ``.functions`` (by the
+    name the dashboard shows), ``.token_secret``, ``.iam_api`` / ``.token_api`` (each None
+    when ``auth_mode`` leaves it out); ``.worker_url`` and ``.worker_auth``: how a trial
+    container reaches the API (IAM when there is an IAM endpoint)."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        handler: lambda_.IFunction,
-        auth: Literal["iam", "token"],
-        authorizer_function: lambda_.IFunction | None = None,
-        rate_limit: int,
-        burst_limit: int,
-        log_retention: logs.RetentionDays,
-        removal_policy: RemovalPolicy,
+        auth_mode: AuthMode,
+        lambdas: LambdaSettings,
+        table: dynamodb.ITable,
+        bucket: s3.IBucket,
+        limits: StageLimits,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
+        self.handler = lambdas.function(
+            self, "Handler", module="api", description="scanfleet HTTP API"
         )
-        if auth == "iam":
-            method_options = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
-        else:
-            if authorizer_function is None:
-                raise ValueError("a token API needs authorizer_function")
-            authorizer = apigw.TokenAuthorizer(
-                self,
-                "TokenAuthorizer",
-                handler=authorizer_function,
-                identity_source=f"method.request.header.{names.HEADER_AUTHORIZATION}",
-                results_cache_ttl=Duration.minutes(5),
-            )
-            method_options = apigw.MethodOptions(
-                authorization_type=apigw.AuthorizationType.CUSTOM, authorizer=authorizer
-            )
-        self.rest_api = apigw.LambdaRestApi(
+        table.grant_read_write_data(self.handler)
+        # scripts uploaded with a scan; an agent's claim of a PBT child copies its parent's
+        # checkpoint inside the API
+        bucket.grant_read_write(self.handler, f"{INPUTS_PREFIX}*")
+        bucket.grant_read_write(self.handler, f"{CHECKPOINT_PREFIX}*")
+        nag.acknowledge(self.handler, nag.BUCKET_USER)
+        self.token_secret = secretsmanager.Secret(
             self,
-            "RestApi",
-            handler=handler,
+            "Tokens",
+            description='scanfleet API tokens for agents outside AWS: {"label": "token", ...}',
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}",
+                generate_string_key=TOKEN_KEY,
+                exclude_punctuation=True,
+                password_length=43,
+            ),
+            removal_policy=limits.removal_policy,
+        )
+        nag.acknowledge(self.token_secret, nag.TOKEN_SECRET)
+        self.functions: dict[str, lambda_.Function] = {"api": self.handler}
+        self.iam_api: apigw.LambdaRestApi | None = None
+        self.token_api: apigw.LambdaRestApi | None = None
+        self.authorizer: lambda_.Function | None = None
+        if auth_mode in ("iam", "both"):
+            iam_auth = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
+            self.iam_api = self._rest_api("", "iam", iam_auth, limits)
+        if auth_mode in ("token", "both"):
+            self.authorizer = self.functions["authorizer"] = lambdas.function(
+                self,
+                "Authorizer",
+                module="authorizer",
+                description="scanfleet API token authorizer",
+                environment={names.ENV_TOKEN_SECRET: self.token_secret.secret_arn},
+            )
+            self.token_secret.grant_read(self.authorizer)
+            self.token_api = self._rest_api("Agent", "token", self._token_auth(), limits)
+
+    @property
+    def worker_api(self) -> apigw.LambdaRestApi:
+        api = self.iam_api or self.token_api
+        assert api is not None, "auth_mode makes at least one endpoint"
+        return api
+
+    @property
+    def worker_url(self) -> str:
+        return self.worker_api.url
+
+    @property
+    def worker_auth(self) -> str:
+        return "iam" if self.iam_api else "token"
+
+    def grant_invoke(self, role: iam.IRole) -> None:
+        """Every route of the IAM endpoint (nothing without one: then workers hold a token)."""
+        if self.iam_api is None:
+            return
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["execute-api:Invoke"],
+                resources=[self.iam_api.arn_for_execute_api("*", "/*", "*")],
+            )
+        )
+        nag.acknowledge(role, nag.JOB_ROLE)
+
+    def _token_auth(self) -> apigw.MethodOptions:
+        assert self.authorizer is not None
+        authorizer = apigw.TokenAuthorizer(
+            self,
+            "TokenAuthorizer",
+            handler=self.authorizer,
+            identity_source=f"method.request.header.{names.HEADER_AUTHORIZATION}",
+            results_cache_ttl=Duration.minutes(5),
+        )
+        return apigw.MethodOptions(
+            authorization_type=apigw.AuthorizationType.CUSTOM, authorizer=authorizer
+        )
+
+    def _rest_api(
+        self, prefix: str, auth: str, method_options: apigw.MethodOptions, limits: StageLimits
+    ) -> apigw.LambdaRestApi:
+        """``<prefix>RestApi`` and its ``<prefix>AccessLogs``, proxying to the handler."""
+        access_logs = logs.LogGroup(
+            self,
+            f"{prefix}AccessLogs",
+            retention=limits.log_retention,
+            removal_policy=limits.removal_policy,
+        )
+        return apigw.LambdaRestApi(
+            self,
+            f"{prefix}RestApi",
+            handler=self.handler,
             proxy=True,
             description=f"scanfleet API ({auth} auth)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
@@ -74,12 +170,11 @@ class Api(Construct):
             default_method_options=method_options,
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
-                throttling_rate_limit=rate_limit,
-                throttling_burst_limit=burst_limit,
-                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                throttling_rate_limit=limits.rate_limit,
+                throttling_burst_limit=limits.burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=_ACCESS_LOG_FIELDS,
                 tracing_enabled=True,
                 metrics_enabled=True,
             ),
         )
-        self.url = self.rest_api.url

@@ -8,28 +8,39 @@
   timeout, and the retry strategy. Batch retries when NO rule matches, so the list ends
   with an EXIT catch-all: a Spot reclaim (status reason ``Host EC2*``) and the worker's
   interruption exit codes are retried, everything else ends the job;
-- the reaper Lambda on an EventBridge schedule.
+- the job role: what a trial container may do (its checkpoints and inputs in the bucket,
+  the API), granted here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Size
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from scanfleet import names
 
-from infra.lambdas import LambdaSettings
+from infra import nag
+from infra.api import TOKEN_KEY, Api
+from infra.data import CHECKPOINT_PREFIX, INPUTS_PREFIX
+from infra.network import Network
+from infra.paths import ROOT, WORKER_DOCKERFILE
 from infra.settings import Settings
 
 SPOT_RECLAIM_STATUS_REASON = "Host EC2*"
+FALLBACK_WORKER_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
+# the Docker build context is the repository: leave out what is big and never copied in
+WORKER_CONTEXT_EXCLUDES = [
+    ".venv", ".git", "node_modules", "cdk.out", "build", ".scanfleet", "scanfleet-results",
+    "tests", "test-artifacts", "bench/out",
+    "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "*.egg-info",
+]  # fmt: skip
 
 
 def retry_strategies() -> list[batch.RetryStrategy]:
@@ -47,7 +58,10 @@ def retry_strategies() -> list[batch.RetryStrategy]:
 
 class Compute(Construct):
     """``.job_queue``, ``.fallback_queue`` (None without ``onDemandFallback``),
-    ``.job_definition``, ``.job_role``, ``.reaper``, ``.reaper_rule``."""
+    ``.job_definition``, ``.job_role``.
+
+    The job reaches ``api`` (IAM when it has an IAM endpoint, else with the generated
+    token) and keeps checkpoints in ``bucket``."""
 
     def __init__(
         self,
@@ -55,12 +69,9 @@ class Compute(Construct):
         construct_id: str,
         *,
         settings: Settings,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        image: ecs.ContainerImage,
-        environment: Mapping[str, str],
-        secrets: Mapping[str, batch.Secret],
-        lambdas: LambdaSettings,
+        network: Network,
+        api: Api,
+        bucket: s3.IBucket,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -68,7 +79,7 @@ class Compute(Construct):
         self.security_group = ec2.SecurityGroup(
             self,
             "Instances",
-            vpc=vpc,
+            vpc=network.vpc,
             description="scanfleet Batch instances: outbound only",
             allow_all_outbound=True,
         )
@@ -80,41 +91,7 @@ class Compute(Construct):
             require_imdsv2=True,
             http_put_response_hop_limit=2,
         )
-        spot = self._environment(
-            "Spot",
-            settings,
-            vpc,
-            subnets,
-            spot=True,
-            allocation=batch.AllocationStrategy(settings.spot_allocation_strategy),
-            max_vcpus=settings.max_vcpus,
-        )
-        self.job_queue = batch.JobQueue(
-            self,
-            "Queue",
-            compute_environments=[
-                batch.OrderedComputeEnvironment(compute_environment=spot, order=1)
-            ],
-        )
-        self.fallback_queue: batch.JobQueue | None = None
-        if settings.on_demand_fallback:
-            on_demand = self._environment(
-                "OnDemand",
-                settings,
-                vpc,
-                subnets,
-                spot=False,
-                allocation=batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
-                max_vcpus=settings.on_demand_max_vcpus,
-            )
-            self.fallback_queue = batch.JobQueue(
-                self,
-                "OnDemandQueue",
-                compute_environments=[
-                    batch.OrderedComputeEnvironment(compute_environment=on_demand, order=1)
-                ],
-            )
-
+        self.job_queue, self.fallback_queue = self._queues(settings, network)
         self.job_logs = logs.LogGroup(
             self, "JobLogs", retention=log_retention, removal_policy=removal_policy
         )
@@ -122,20 +99,81 @@ class Compute(Construct):
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="what a scanfleet trial container may do (granted by the stack)",
+            description="what a scanfleet trial container may do",
         )
-        self.job_definition = batch.EcsJobDefinition(
+        self.job_definition = self._job_definition(settings, api, bucket)
+        bucket.grant_read_write(self.job_role, f"{CHECKPOINT_PREFIX}*")
+        bucket.grant_read(self.job_role, f"{INPUTS_PREFIX}*")
+        nag.acknowledge(self.job_role, nag.BUCKET_USER)
+        api.grant_invoke(self.job_role)
+        nag.acknowledge(self, nag.COMPUTE)
+
+    def _queues(
+        self, settings: Settings, network: Network
+    ) -> tuple[batch.JobQueue, batch.JobQueue | None]:
+        """The Spot queue, and the On-Demand one when ``onDemandFallback`` asks for it."""
+        spot = self._environment(
+            "Spot",
+            settings,
+            network,
+            spot=True,
+            allocation=batch.AllocationStrategy(settings.spot_allocation_strategy),
+            max_vcpus=settings.max_vcpus,
+        )
+        queue = batch.JobQueue(
+            self,
+            "Queue",
+            compute_environments=[
+                batch.OrderedComputeEnvironment(compute_environment=spot, order=1)
+            ],
+        )
+        if not settings.on_demand_fallback:
+            return queue, None
+        on_demand = self._environment(
+            "OnDemand",
+            settings,
+            network,
+            spot=False,
+            allocation=batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+            max_vcpus=settings.on_demand_max_vcpus,
+        )
+        fallback = batch.JobQueue(
+            self,
+            "OnDemandQueue",
+            compute_environments=[
+                batch.OrderedComputeEnvironment(compute_environment=on_demand, order=1)
+            ],
+        )
+        return queue, fallback
+
+    def _job_definition(
+        self, settings: Settings, api: Api, bucket: s3.IBucket
+    ) -> batch.EcsJobDefinition:
+        """1 GPU, the worker image, what the worker needs to reach the API and the bucket."""
+        environment = {
+            names.ENV_API_URL: api.worker_url,
+            names.ENV_AUTH: api.worker_auth,
+            names.ENV_BUCKET_NAME: bucket.bucket_name,
+            names.ENV_CHECKPOINT_URL: f"s3://{bucket.bucket_name}/{CHECKPOINT_PREFIX}",
+            "AWS_DEFAULT_REGION": Aws.REGION,
+        }
+        secrets = (
+            {names.ENV_TOKEN: batch.Secret.from_secrets_manager(api.token_secret, TOKEN_KEY)}
+            if api.worker_auth == "token"
+            else None
+        )
+        return batch.EcsJobDefinition(
             self,
             "Job",
             container=batch.EcsEc2ContainerDefinition(
                 self,
                 "Container",
-                image=image,
+                image=self._worker_image(settings),
                 cpu=settings.job_vcpus,
                 memory=Size.mebibytes(settings.job_memory_mib),
                 gpu=settings.job_gpus or None,
-                environment=dict(environment),
-                secrets=dict(secrets) or None,
+                environment=environment,
+                secrets=secrets,
                 job_role=self.job_role,
                 logging=ecs.LogDriver.aws_logs(stream_prefix="trial", log_group=self.job_logs),
             ),
@@ -145,27 +183,35 @@ class Compute(Construct):
             propagate_tags=True,
         )
 
-        self.reaper = lambdas.function(
-            self,
-            "Reaper",
-            handler="reaper.handler",
-            description="re-queues trials whose worker stopped heartbeating",
-            timeout=Duration.minutes(2),
-        )
-        self.reaper_rule = events.Rule(
-            self,
-            "ReaperSchedule",
-            description="run the scanfleet stale-lease reaper",
-            schedule=events.Schedule.rate(Duration.minutes(settings.reaper_interval_minutes)),
-            targets=[targets.LambdaFunction(self.reaper, retry_attempts=2)],
+    def _worker_image(self, settings: Settings) -> ecs.ContainerImage:
+        """``workerImage`` from context, else built from worker/Dockerfile at deploy time
+        (the synth only fingerprints the build context; it never needs Docker)."""
+        if settings.worker_image:
+            return ecs.ContainerImage.from_registry(settings.worker_image)
+        if not WORKER_DOCKERFILE.is_file():
+            Annotations.of(self).add_warning_v2(
+                "scanfleet:no-worker-image",
+                f"{WORKER_DOCKERFILE} not found and no workerImage given: using "
+                f"{FALLBACK_WORKER_IMAGE}, which has no scanfleet worker in it",
+            )
+            return ecs.ContainerImage.from_registry(FALLBACK_WORKER_IMAGE)
+        # the build context is this checkout: scanfleet is installed from it, not from PyPI
+        build_args = {"SCANFLEET_SPEC": ".[server]"}
+        requirements = WORKER_DOCKERFILE.parent / "requirements.txt"
+        if requirements.is_file():
+            build_args["REQUIREMENTS"] = str(requirements.relative_to(ROOT))
+        return ecs.ContainerImage.from_asset(
+            str(ROOT),
+            file=str(WORKER_DOCKERFILE.relative_to(ROOT)),
+            exclude=WORKER_CONTEXT_EXCLUDES,
+            build_args=build_args,
         )
 
     def _environment(
         self,
         construct_id: str,
         settings: Settings,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
+        network: Network,
         *,
         spot: bool,
         allocation: batch.AllocationStrategy,
@@ -174,8 +220,8 @@ class Compute(Construct):
         return batch.ManagedEc2EcsComputeEnvironment(
             self,
             construct_id,
-            vpc=vpc,
-            vpc_subnets=subnets,
+            vpc=network.vpc,
+            vpc_subnets=network.subnets,
             security_groups=[self.security_group],
             spot=spot,
             allocation_strategy=allocation,

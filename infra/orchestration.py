@@ -21,6 +21,7 @@ from aws_cdk import aws_batch as batch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -30,9 +31,18 @@ from constructs import Construct
 from scanfleet import names
 from scanfleet.cloud import MAX_LANES_PER_EXECUTION, Key, LaneAction
 
+from infra import nag
 from infra.lambdas import LambdaSettings
 
 _LANE_FIELDS = ("scan_id", "owner", "run", "generation", "budget", "job_definition")
+# the Lambda tasks: construct id, handler function in lambdas/orchestration.py, description
+_TASK_FUNCTIONS = (
+    ("Plan", "plan", "scan state machine: plan the lanes"),
+    ("Claim", "claim", "scan state machine: claim a trial"),
+    ("Finish", "finish", "scan state machine: settle a trial"),
+    ("Finalise", "finalise", "scan state machine: finalise"),
+    ("Revive", "revive", "restart running scans whose execution failed or was stopped"),
+)
 
 
 def _path(key: str) -> str:
@@ -42,9 +52,9 @@ def _path(key: str) -> str:
 class Orchestration(Construct):
     """The state machine of remote scans, its Lambda tasks and the revive schedule.
 
-    ``table`` and ``bucket`` are what the functions work on; the stack grants them (and
-    every other grant); the state machine role gets what its Lambda and Batch tasks need
-    from the task constructs.
+    The task functions work on ``table`` and ``bucket`` and control the scan executions
+    and their Batch jobs on ``job_queue``; Plan registers copies of ``job_definition``.
+    :meth:`grant_scan_control` gives another function (the API's) the same control.
     """
 
     def __init__(
@@ -55,13 +65,72 @@ class Orchestration(Construct):
         table: dynamodb.ITable,
         bucket: s3.IBucket,
         job_queue: batch.IJobQueue,
-        job_definition: batch.IJobDefinition,
+        job_definition: batch.EcsJobDefinition,
         lambdas: LambdaSettings,
         log_retention: logs.RetentionDays,
         poll_seconds: int = 30,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._name_the_state_machine()
+        self.job_queue = job_queue
+        self.functions_by_name = self._task_functions(lambdas, job_definition)
+        self.functions = list(self.functions_by_name.values())
+        self.plan_function = self.functions_by_name["Plan"]
+        self.claim_function = self.functions_by_name["Claim"]
+        self.finish_function = self.functions_by_name["Finish"]
+        self.finalise_function = self.functions_by_name["Finalise"]
+        self.revive_function = self.functions_by_name["Revive"]
+        for function in self.functions:
+            table.grant_read_write_data(function)
+            bucket.grant_read_write(function)  # any trial's checkpoints and logs
+            nag.acknowledge(function, nag.BUCKET_USER)
+            self.grant_scan_control(function)
+        self._grant_job_definition_copies(self.plan_function, job_definition)
+
+        self.log_group = logs.LogGroup(
+            self, "StateMachineLogs", retention=log_retention, removal_policy=removal_policy
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(
+                self._definition(job_queue, poll_seconds)
+            ),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
+            ),
+        )
+        nag.acknowledge(self.state_machine, nag.state_machine_role(Stack.of(self), self.functions))
+        self.revive_schedule = events.Rule(
+            self,
+            "ReviveSchedule",
+            description="restart running scans whose state machine execution ended",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+            targets=[targets.LambdaFunction(self.revive_function)],
+        )
+
+    def grant_scan_control(self, function: lambda_.Function) -> None:
+        """Start, list, describe and stop the scan executions; terminate their Batch jobs
+        (``scanfleet.cloud.ScanExecutions``). The machine has a fixed name, so its ARN is
+        known without referring to it (no reference cycle through the Lambda tasks)."""
+        function.add_environment(names.ENV_STATE_MACHINE_ARN, self.state_machine_arn_text)
+        function.add_environment(names.ENV_JOB_QUEUE, self.job_queue.job_queue_arn)
+        jobs = Stack.of(self).format_arn(service="batch", resource="job", resource_name="*")
+        statements = [
+            (["states:StartExecution", "states:ListExecutions"], self.state_machine_arn_text),
+            (["states:DescribeExecution", "states:StopExecution"], self.execution_arn_text),
+            (["batch:ListJobs"], "*"),  # ListJobs has no resource-level permissions
+            (["batch:TerminateJob"], jobs),
+        ]
+        for actions, resource in statements:
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
+        nag.acknowledge(function, nag.scan_control(self.state_machine_name))
+
+    def _name_the_state_machine(self) -> None:
         stack = Stack.of(self)
         self.state_machine_name = f"{stack.stack_name}-scans"
         self.state_machine_arn_text = stack.format_arn(
@@ -76,60 +145,49 @@ class Orchestration(Construct):
             resource_name=f"{self.state_machine_name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        starts = {names.ENV_STATE_MACHINE_ARN: self.state_machine_arn_text}
 
-        def function(name: str, handler: str, description: str) -> lambda_.Function:
-            return lambdas.function(
+    def _task_functions(
+        self, lambdas: LambdaSettings, job_definition: batch.IJobDefinition
+    ) -> dict[str, lambda_.Function]:
+        """Plan, Claim, Finish, Finalise, Revive (``lambdas/orchestration.py``), by name."""
+        functions = {
+            name: lambdas.function(
                 self,
                 name,
-                handler=f"orchestration.{handler}",
+                module="orchestration",
+                entry=entry,
                 description=description,
                 timeout=Duration.seconds(60),
                 memory_size=1024,
-                environment=starts,
+                environment={names.ENV_STATE_MACHINE_ARN: self.state_machine_arn_text},
             )
-
-        self.plan_function = function("Plan", "plan", "scan state machine: plan the lanes")
+            for name, entry, description in _TASK_FUNCTIONS
+        }
         # a scan with its own image runs a copy of this definition (registered by Plan)
-        self.plan_function.add_environment(
+        functions["Plan"].add_environment(
             names.ENV_JOB_DEFINITION, job_definition.job_definition_arn
         )
-        self.claim_function = function("Claim", "claim", "scan state machine: claim a trial")
-        self.finish_function = function("Finish", "finish", "scan state machine: settle a trial")
-        self.finalise_function = function("Finalise", "finalise", "scan state machine: finalise")
-        self.revive_function = function(
-            "Revive", "revive", "restart running scans whose execution failed or was stopped"
-        )
-        self.functions = [
-            self.plan_function,
-            self.claim_function,
-            self.finish_function,
-            self.finalise_function,
-            self.revive_function,
-        ]
+        return functions
 
-        definition = self._definition(job_queue, poll_seconds)
-        self.log_group = logs.LogGroup(
-            self, "StateMachineLogs", retention=log_retention, removal_policy=removal_policy
+    @staticmethod
+    def _grant_job_definition_copies(
+        function: lambda_.Function, job_definition: batch.EcsJobDefinition
+    ) -> None:
+        """A scan with its own ``image`` runs a copy of the job definition that Plan registers
+        (``scanfleet.cloud.JobDefinitions``), with the same roles."""
+        definitions = Stack.of(function).format_arn(
+            service="batch", resource="job-definition", resource_name="*"
         )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=self.state_machine_name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
-            ),
-        )
-        self.revive_schedule = events.Rule(
-            self,
-            "ReviveSchedule",
-            description="restart running scans whose state machine execution ended",
-            schedule=events.Schedule.rate(Duration.minutes(5)),
-            targets=[targets.LambdaFunction(self.revive_function)],
-        )
+        statements = [
+            (["batch:DescribeJobDefinitions"], "*"),  # no resource-level permissions
+            (["batch:RegisterJobDefinition", "batch:TagResource"], definitions),
+        ]
+        for actions, resource in statements:
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
+        for role in (job_definition.container.job_role, job_definition.container.execution_role):
+            if role is not None:
+                role.grant_pass_role(function.grant_principal)
+        nag.acknowledge(function, nag.JOB_DEFINITION_COPIES)
 
     def _lambda_task(
         self, name: str, fn: lambda_.IFunction, **options: object
