@@ -69,7 +69,10 @@ class TokenStore:
         with self._lock:
             owner = self._lookup(token)
             if owner is None and self._changed():
-                self._load()
+                # a file broken while the server runs: the tokens read before still hold,
+                # the unknown one stays unknown, and the next start refuses the file
+                with contextlib.suppress(TokenStoreError):
+                    self._load()
                 owner = self._lookup(token)
         return owner
 

@@ -110,3 +110,15 @@ def test_a_string_of_tokens_does_not_make_each_character_a_token(tmp_path: Path)
     (tmp_path / "tokens.json").write_text('{"tokens": "abc"}')
     with pytest.raises(TokenStoreError, match="tokens"):
         TokenStore(tmp_path).owner_for("a")
+
+
+def test_a_file_broken_while_running_keeps_the_known_tokens_and_accepts_none_of_it(
+    tmp_path: Path,
+) -> None:
+    running = TokenStore(tmp_path)
+    token = running.default_token
+    (tmp_path / "tokens.json").write_text('{"tokens": "abc"}')
+    assert running.owner_for("a") is None
+    assert running.owner_for(token) == owner_id(token)
+    with pytest.raises(TokenStoreError):
+        TokenStore(tmp_path)  # a restart refuses it
