@@ -238,6 +238,37 @@ def test_a_lease_a_stale_index_still_shows_as_expired_is_checked_on_the_trial(
     )
     assert store.expired_leases(scan.scan_id, NOW + 50) == []
     assert [t.trial_id for t in store.expired_leases(scan.scan_id, NOW + 106)] == [trial.trial_id]
+    assert store.stale_trials(NOW + 50) == []
+    assert [t.trial_id for t in store.stale_trials(NOW + 106)] == [trial.trial_id]
+
+
+def test_the_stale_search_reads_the_lease_index_and_the_stale_trials_only(
+    store: DynamoDBTrialStore,
+) -> None:
+    scan, _ = store.create_scan(a_scan())
+    for i in range(12):
+        store.insert_trial(a_trial(scan, i))
+    for _ in range(3):
+        assert store.claim_queued(scan.scan_id, "w", lease_seconds=10, now=NOW)
+    [finished, live] = store.list_trials(scan.scan_id, states=frozenset({TrialState.RUNNING}))[:2]
+    store.finish_trial(finished.trial_id, TrialState.COMPLETED, now=NOW + 1, values={"l": 1})
+    store.heartbeat(live.trial_id, "w", 1, lease_seconds=100, now=NOW + 5)
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, params))
+
+    store.client.meta.events.register("provide-client-params.dynamodb.*", record)
+    try:
+        stale = store.stale_trials(NOW + 50)
+    finally:
+        store.client.meta.events.unregister("provide-client-params.dynamodb.*", record)
+
+    assert len(stale) == 1
+    scans = [params for name, params in calls if name == "Scan"]
+    assert [params.get("IndexName") for params in scans] == [LAYOUT.lease.name]
+    # the index holds the two running trials; only the one past its lease is read back
+    assert [name for name, _ in calls if name != "Scan"] == ["GetItem"]
 
 
 def test_trials_are_in_the_sparse_indexes_only_while_they_need_to_be(
