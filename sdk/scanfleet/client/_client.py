@@ -14,10 +14,9 @@ from scanfleet.client._auth import auth_for
 from scanfleet.client._http import RetryPolicy, Transport
 from scanfleet.client._scan import Scan
 from scanfleet.client._trial import Trial
-from scanfleet.config import ScanConfig, load_config
+from scanfleet.config import ScanConfig, load_config, local_inputs
 from scanfleet.errors import AlreadyClaimedError
 from scanfleet.records import ScanStatus, TrialRecord, TrialState
-from scanfleet.runtime.inputs import local_inputs
 from scanfleet.wire import ENV_API_URL, ENV_TOKEN, ScanList, ScanSummary
 
 DEFAULT_TIMEOUT_S = 30.0

@@ -2,6 +2,7 @@
 
 from scanfleet.config._errors import ConfigError, ConfigProblem
 from scanfleet.config._load import load_config
+from scanfleet.config._local_inputs import local_inputs
 from scanfleet.config._parameters import (
     CategoricalParam,
     ConstantParam,
@@ -63,4 +64,5 @@ __all__ = [
     "SuccessiveHalving",
     "UniformParam",
     "load_config",
+    "local_inputs",
 ]

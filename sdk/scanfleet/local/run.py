@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from scanfleet import names
-from scanfleet.config import load_config
+from scanfleet.config import load_config, local_inputs
 from scanfleet.local.auth import TokenStore, owner_id
 from scanfleet.local.results import ResultsWriter
 from scanfleet.local.server import LocalServer, open_local_service
 from scanfleet.records import ScanStatus, TrialState
 from scanfleet.report import ScanResults
-from scanfleet.runtime.inputs import local_inputs
 from scanfleet.runtime.slots import gpu_devices, partition
 from scanfleet.service import TAG_REUSED_FROM, ScanService, ScanSummary
 

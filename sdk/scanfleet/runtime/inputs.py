@@ -31,7 +31,8 @@ from urllib.parse import unquote, urlsplit
 
 from scanfleet import names
 from scanfleet.artifacts import ObjectsNotFoundError, download_objects
-from scanfleet.config import Requirement, ScanConfig
+from scanfleet.config import ScanConfig
+from scanfleet.config import local_inputs as local_inputs
 
 ARTIFACTS = (("base_model", names.ENV_BASE_MODEL), ("dataset", names.ENV_DATASET))
 
@@ -69,42 +70,8 @@ class Staged:
     env: dict[str, str] = field(default_factory=dict)
 
 
-# ---- when the scan is created ------------------------------------------------------------
-
-
-def local_inputs(config: ScanConfig) -> tuple[ScanConfig, str | None]:
-    """The config to send and the text of its script when ``script`` is a file here.
-
-    A relative ``script`` is taken from the config file's folder (else the current one);
-    one that is no file here is left as it is (a path on the workers, e.g. in the image).
-    A relative ``base_model`` or ``dataset`` that exists there becomes an absolute path.
-
-    Raises:
-        ConfigError: the requirements file cannot be read.
-        InputError: the script is not UTF-8 text.
-    """
-    update: dict[str, Any] = {}
-    here = config._source_dir or Path.cwd()
-    for name, _ in ARTIFACTS:
-        value = getattr(config, name)
-        if value and "://" not in value and (here / Path(value).expanduser()).exists():
-            update[name] = str((here / Path(value).expanduser()).resolve())
-    if isinstance(config.requirements, str):
-        specs = config.requirement_specs()
-        update["requirements"] = [Requirement.model_validate(spec) for spec in specs]
-    content = None
-    if config.script and "://" not in config.script:
-        path = here / Path(config.script).expanduser()
-        if path.is_file():
-            try:
-                content = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise InputError(f"script: {path} is not UTF-8 text") from None
-    if not update:
-        return config, content
-    changed = config.model_copy(update=update)
-    changed._source_dir = config._source_dir
-    return changed, content
+# ---- when the scan is created: ``local_inputs``, the config's own (``scanfleet.config``,
+# which the client imports without the runtime), re-exported above ---------------------------
 
 
 # ---- on a worker ----------------------------------------------------------------------------
