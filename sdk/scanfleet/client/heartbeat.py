@@ -6,8 +6,9 @@ until it is stopped. A renewal the API refuses (``lease_lost``: another attempt 
 trial; ``trial_finished``: e.g. the scan was cancelled) ends the thread and is reported;
 an API that does not answer for now is tried again at the next beat.
 
-It lives in the client (the agent in ``scanfleet.runtime`` and the compat loops in
-``scanfleet.client.compat`` both use it; the client never imports the runtime).
+It lives in the client because both the worker's agent loop and the compat loops in
+``scanfleet.client.compat`` use it (imports run downward: the worker imports the client,
+never the reverse).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from scanfleet.client._errors import ConflictError
+from scanfleet.client._errors import ConflictError, LeaseLostError
 from scanfleet.client._trial import Trial
 
 log = logging.getLogger("scanfleet.heartbeat")
@@ -63,7 +64,7 @@ class Heartbeat:
     @property
     def lease_lost(self) -> bool:
         """Whether the API said another attempt holds the trial now."""
-        return self.conflict is not None and self.conflict.error_code == "lease_lost"
+        return isinstance(self.conflict, LeaseLostError)
 
     @property
     def beating(self) -> bool:

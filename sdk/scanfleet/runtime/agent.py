@@ -36,6 +36,7 @@ from scanfleet.client import (
     ConflictError,
     GoneError,
     InternalServerError,
+    LeaseLostError,
     Scan,
     Trial,
 )
@@ -277,7 +278,7 @@ class Agent:
     def _lease_refused(self, trial: Trial, files: RunFiles, exc: ConflictError) -> None:
         """The heartbeat was refused: stop the run, unless the script finished its trial
         itself and is on its way out."""
-        if exc.error_code != "lease_lost" and self._finished_by_script(trial, files):
+        if not isinstance(exc, LeaseLostError) and self._finished_by_script(trial, files):
             return
         log.warning("trial %s: %s; stopping its run", trial.id, exc)
         self._terminate_running()

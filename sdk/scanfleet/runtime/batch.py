@@ -18,6 +18,7 @@ from pathlib import Path
 
 from scanfleet import names
 from scanfleet.client import (
+    AlreadyClaimedError,
     APIConnectionError,
     Client,
     ConflictError,
@@ -135,7 +136,7 @@ class OneTrial:
             try:
                 return agent.client.claim_trial(self.trial_id, agent.worker_id)
             except ConflictError as exc:
-                if exc.error_code != "already_claimed" or time.monotonic() > give_up:
+                if not isinstance(exc, AlreadyClaimedError) or time.monotonic() > give_up:
                     log.warning("trial %s: %s", self.trial_id, exc)
                     return None
                 if agent.pause(agent.poll_interval):

@@ -1,4 +1,5 @@
-"""How a run's end maps to the exit codes the Batch retry strategy keys on."""
+"""The exit codes the Batch retry strategy keys on, and how the agent stops (notices,
+signals). How a run's end maps to them: test_outcome.py."""
 
 from __future__ import annotations
 
@@ -7,29 +8,8 @@ import threading
 import pytest
 from scanfleet.client import Client
 from scanfleet.names import BATCH_RETRY_EXIT_CODES, ExitCode
-from scanfleet.records import TrialState
 from scanfleet.runtime.agent import Agent
-from scanfleet.runtime.outcome import Outcome, exit_code_for
 from scanfleet.runtime.spot import SpotNotice, notice_deadline
-
-
-@pytest.mark.parametrize(
-    "outcome, state, code",
-    [
-        (Outcome(exit_code=0), TrialState.COMPLETED, ExitCode.OK),
-        (Outcome(exit_code=0), TrialState.PRUNED, ExitCode.OK),
-        (Outcome(exit_code=1), TrialState.QUEUED, ExitCode.REQUEUED),
-        (Outcome(exit_code=1), TrialState.FAILED, ExitCode.SCRIPT_FAILED),
-        (Outcome(exit_code=-15, stopped=True), TrialState.QUEUED, ExitCode.INTERRUPTED),
-        (Outcome(exit_code=-15, stopped=True), TrialState.FAILED, ExitCode.SCRIPT_FAILED),
-        (Outcome(exit_code=-15, lease_lost=True), None, ExitCode.LEASE_LOST),
-        (Outcome(exit_code=0), None, ExitCode.API_UNAVAILABLE),
-    ],
-)
-def test_each_end_of_a_run_has_its_exit_code(
-    outcome: Outcome, state: TrialState | None, code: ExitCode
-) -> None:
-    assert exit_code_for(outcome, state) is code
 
 
 def test_exactly_the_codes_that_should_retry_match_the_batch_rule() -> None:
