@@ -57,42 +57,17 @@ class Monitoring(Construct):
         )
         if alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-
-        lambda_errors = cw.MathExpression(
-            expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(functions))) or "0",
-            using_metrics={
-                f"e{i}": fn.metric_errors(period=PERIOD) for i, fn in enumerate(functions.values())
-            },
-            label="Lambda errors (all functions)",
-            period=PERIOD,
-        )
-        stale = custom_metric(Metric.STALE_TRIALS.value)
-        failed = state_machine.metric_failed(period=PERIOD, statistic="Sum")
-        self.alarms: dict[str, cw.Alarm] = {
-            name: metric.create_alarm(
-                self,
-                name,
-                alarm_description=description,
-                threshold=1,  # any occurrence in a 5-minute period
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            )
-            for name, metric, description in (
-                ("LambdaErrors", lambda_errors, "a scanfleet Lambda function raised"),
-                (
-                    "StaleTrials",
-                    stale,
-                    "trials lost their worker (lease expired) and were re-queued",
-                ),
-                ("FailedExecutions", failed, "a scan's state machine execution failed"),
-            )
-        }
+        self.alarms = self._alarms(functions, state_machine)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+        self.dashboard = self._dashboard(functions, state_machine)
 
-        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
-        self.dashboard.add_widgets(
+    def _dashboard(
+        self, functions: Mapping[str, lambda_.IFunction], state_machine: sfn.IStateMachine
+    ) -> cw.Dashboard:
+        """Scans, executions, trials, Spot interruptions, claim latency, errors, alarms."""
+        dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        dashboard.add_widgets(
             *self._scan_widgets(state_machine),
             cw.GraphWidget(
                 title="Trials",
@@ -106,11 +81,14 @@ class Monitoring(Construct):
             ),
             cw.GraphWidget(
                 title="Spot interruptions and stale trials",
-                left=[custom_metric(Metric.SPOT_INTERRUPTIONS.value), stale],
+                left=[
+                    custom_metric(Metric.SPOT_INTERRUPTIONS.value),
+                    custom_metric(Metric.STALE_TRIALS.value),
+                ],
                 width=8,
             ),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cw.GraphWidget(
                 title="Claim latency (ms)",
                 left=[
@@ -129,6 +107,45 @@ class Monitoring(Construct):
             ),
             cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=8),
         )
+        return dashboard
+
+    def _alarms(
+        self, functions: Mapping[str, lambda_.IFunction], state_machine: sfn.IStateMachine
+    ) -> dict[str, cw.Alarm]:
+        """Any Lambda error, any stale trial, any failed execution, by alarm name."""
+        lambda_errors = cw.MathExpression(
+            expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(functions))) or "0",
+            using_metrics={
+                f"e{i}": fn.metric_errors(period=PERIOD) for i, fn in enumerate(functions.values())
+            },
+            label="Lambda errors (all functions)",
+            period=PERIOD,
+        )
+        watched: tuple[tuple[str, cw.Metric | cw.MathExpression, str], ...] = (
+            ("LambdaErrors", lambda_errors, "a scanfleet Lambda function raised"),
+            (
+                "StaleTrials",
+                custom_metric(Metric.STALE_TRIALS.value),
+                "trials lost their worker (lease expired) and were re-queued",
+            ),
+            (
+                "FailedExecutions",
+                state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                "a scan's state machine execution failed",
+            ),
+        )
+        return {
+            name: metric.create_alarm(
+                self,
+                name,
+                alarm_description=description,
+                threshold=1,  # any occurrence in a 5-minute period
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+            for name, metric, description in watched
+        }
 
     @staticmethod
     def _scan_widgets(state_machine: sfn.IStateMachine) -> list[cw.IWidget]:

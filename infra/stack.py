@@ -25,8 +25,8 @@ from infra.settings import LOG_RETENTION_DAYS, Settings
 
 
 class ScanfleetStack(Stack):
-    """``.settings`` and the constructs: ``.data``, ``.api``, ``.compute``, ``.reaper``,
-    ``.orchestration``, ``.monitoring``."""
+    """``.settings`` and the constructs: ``.data``, ``.api``, ``.compute``,
+    ``.orchestration`` (the scan path), ``.reaper`` and ``.monitoring``."""
 
     def __init__(
         self,
@@ -38,10 +38,10 @@ class ScanfleetStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.settings = settings = Settings.from_context(self.node.try_get_context)
-        destroy = settings.removal_policy == "destroy"
-        removal = RemovalPolicy.DESTROY if destroy else RemovalPolicy.RETAIN
+        removal = (
+            RemovalPolicy.DESTROY if settings.removal_policy == "destroy" else RemovalPolicy.RETAIN
+        )
         retention = list(logs.RetentionDays)[LOG_RETENTION_DAYS.index(settings.log_retention_days)]
-
         self.data = data = Data(
             self,
             "Data",
@@ -56,6 +56,18 @@ class ScanfleetStack(Stack):
             removal_policy=removal,
             layer_dir=layer_dir,
         )
+        self._scan_path(lambdas, removal, retention)
+        self._operations(lambdas)
+        nag.acknowledge(self, nag.STACK_WIDE)
+        self._outputs()
+
+    def _scan_path(
+        self, lambdas: LambdaSettings, removal: RemovalPolicy, retention: logs.RetentionDays
+    ) -> None:
+        """The API, the Batch compute its trials run on, and the state machine that feeds it;
+        the API may start and stop the scan executions."""
+        settings, data = self.settings, self.data
+        limits = StageLimits(settings.api_rate_limit, settings.api_burst_limit, retention, removal)
         self.api = Api(
             self,
             "Api",
@@ -63,31 +75,20 @@ class ScanfleetStack(Stack):
             lambdas=lambdas,
             table=data.table,
             bucket=data.bucket,
-            limits=StageLimits(
-                rate_limit=settings.api_rate_limit,
-                burst_limit=settings.api_burst_limit,
-                log_retention=retention,
-                removal_policy=removal,
-            ),
+            limits=limits,
+        )
+        network = batch_network(
+            self, vpc_id=settings.vpc_id, log_retention=retention, removal_policy=removal
         )
         self.compute = Compute(
             self,
             "Compute",
             settings=settings,
-            network=batch_network(
-                self, vpc_id=settings.vpc_id, log_retention=retention, removal_policy=removal
-            ),
+            network=network,
             api=self.api,
             bucket=data.bucket,
             log_retention=retention,
             removal_policy=removal,
-        )
-        self.reaper = Reaper(
-            self,
-            "Reaper",
-            lambdas=lambdas,
-            table=data.table,
-            interval_minutes=settings.reaper_interval_minutes,
         )
         self.orchestration = Orchestration(
             self,
@@ -101,6 +102,16 @@ class ScanfleetStack(Stack):
             removal_policy=removal,
         )
         self.orchestration.grant_scan_control(self.api.handler)
+
+    def _operations(self, lambdas: LambdaSettings) -> None:
+        """The reaper, and the dashboard and alarms over every function and the machine."""
+        self.reaper = Reaper(
+            self,
+            "Reaper",
+            lambdas=lambdas,
+            table=self.data.table,
+            interval_minutes=self.settings.reaper_interval_minutes,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -110,10 +121,8 @@ class ScanfleetStack(Stack):
                 **self.orchestration.functions_by_name,
             },
             state_machine=self.orchestration.state_machine,
-            alarm_email=settings.alarm_email,
+            alarm_email=self.settings.alarm_email,
         )
-        nag.acknowledge(self, nag.STACK_WIDE)
-        self._outputs()
 
     def _outputs(self) -> None:
         """What ``scanfleet deploy`` and the docs read, by these names."""

@@ -305,6 +305,58 @@ def test_a_body_that_is_not_utf8_gets_400_not_500(api: Caller, ids: dict[str, st
     assert_error(answer, 400, "invalid_request")
 
 
+@pytest.mark.parametrize("depth", [65, 1000, 5000])
+def test_json_nested_too_deep_gets_400_naming_the_body_not_500(api: Caller, depth: int) -> None:
+    raw = b'{"name": "deep", "config": ' + b"[" * depth + b"]" * depth + b"}"
+    error = assert_error(api("POST", "/scans", raw=raw), 400, "invalid_request")
+    assert "nested more than 64 levels" in error["message"]
+    assert error["details"] == [{"path": "body", "message": error["message"].split(": ", 1)[1]}]
+
+
+def test_json_nested_64_deep_or_brackets_inside_strings_are_parsed(api: Caller) -> None:
+    nested: Any = 1
+    for _ in range(60):
+        nested = [nested]
+    answer = api("POST", "/scans", {"name": "fine", "config": {**GRID, "tags": {"t": "[" * 5000}}})
+    assert answer.status == 201, answer.body
+    answer = api("POST", "/scans", {"name": "fine", "config": {**GRID, "notes": nested}})
+    assert answer.status == 400 and "unknown key 'notes'" in answer.body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "script", ["a\0b.py", "x" * 256 + ".py", "é" * 128 + ".py", "..", "dir/.."]
+)
+def test_a_bad_script_name_gets_400_and_leaves_nothing_on_disk(
+    server: LocalServer, api: Caller, script: str
+) -> None:
+    inputs = Path(server.service.inputs.root)  # type: ignore[union-attr]
+    before = set(inputs.iterdir()) if inputs.exists() else set()
+    body = {"name": "s", "config": {**GRID, "script": script}, "script_content": "print(1)"}
+    assert_error(api("POST", "/scans", body), 400, "invalid_request")
+    after = set(inputs.iterdir()) if inputs.exists() else set()
+    assert after == before
+
+
+def test_a_script_name_of_255_bytes_is_stored(server: LocalServer, api: Caller) -> None:
+    name = "s" * 252 + ".py"
+    body = {"name": "s", "config": {**GRID, "script": name}, "script_content": "print(1)"}
+    answer = api("POST", "/scans", body)
+    assert answer.status == 201, answer.body
+    assert answer.body["scan"]["config"]["script"].endswith("/" + name)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "token"),
+    [("TRACE", "/scans", True), ("PATCH", "/scans", True), ("TRACE", "/health", False)],
+)
+def test_methods_not_routed_get_405_as_json(
+    api: Caller, method: str, path: str, token: bool
+) -> None:
+    answer = call(api.server.url, method, path, token=api.token if token else None)
+    error = assert_error(answer, 405, "method_not_allowed")
+    assert method in error["message"] and "Allow" in answer.headers
+
+
 def test_a_body_over_the_limit_gets_413(server: LocalServer, api: Caller) -> None:
     conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=30)
     conn.putrequest("POST", "/scans")
