@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 import scanfleet
 from scanfleet.api._identity import identity_of
+from scanfleet.api._json_body import parse_json_body
 from scanfleet.api._models import invalid_request
 from scanfleet.api._scans import scans_router
 from scanfleet.api._search import search_router
@@ -55,7 +56,7 @@ def build_app(service: ScanService) -> APIGatewayRestResolver:
     Nothing is built here but routes: the service (and its store) comes from the caller's
     composition root.
     """
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.include_router(scans_router(service))
     app.include_router(trials_router(service))
     app.include_router(search_router(service))
