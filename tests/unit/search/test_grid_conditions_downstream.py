@@ -10,7 +10,7 @@ from scanfleet.search import GridStrategy, build_study
 from scanfleet.service import ScanService
 from scanfleet.store import SQLiteTrialStore
 
-from tests.unit.service.test_service import OWNER, run_to_end
+from tests.unit.service.scans import OWNER, run_to_end
 
 CONFIG = {
     "strategy": "grid",

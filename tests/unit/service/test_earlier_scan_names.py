@@ -8,8 +8,8 @@ from scanfleet.config import ConfigError
 from scanfleet.service import ScanService
 
 from tests.conftest import FakeClock
+from tests.unit.service.scans import run_to_end
 from tests.unit.service.test_search_results import OWNER, grid, noisy, optuna_1d
-from tests.unit.service.test_service import run_to_end
 
 
 def test_a_scan_name_stands_for_the_newest_scan_of_that_name(

@@ -17,7 +17,7 @@ from scanfleet.service import (
 )
 
 from tests.conftest import FakeClock
-from tests.unit.service.test_service import run_to_end
+from tests.unit.service.scans import run_to_end
 
 OWNER = "alice"
 
