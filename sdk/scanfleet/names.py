@@ -1,7 +1,9 @@
 """Names that cross the boundary between infra, the API, the worker and the runtime.
 
-Environment variables, exit codes and HTTP headers live here and nowhere else, so the
-CDK stack, the Lambda handlers, the agent loop and the training script agree.
+Environment variables, exit codes, HTTP headers, Step Functions payload keys and metric
+names live here and nowhere else, so the CDK stack, the Lambda handlers, the agent loop
+and the training script agree. ``scanfleet.wire`` re-exports every one of them beside the
+API's models and error codes: import from either, never define one again.
 """
 
 from __future__ import annotations
@@ -75,6 +77,35 @@ class ExitCode(IntEnum):
 
 
 BATCH_RETRY_EXIT_CODES = "7*"  # the onExitCode pattern of the Batch retry rule
+
+# --- Step Functions payloads (ids and counters, never trial lists) ----------------------
+
+
+class PayloadKey(StrEnum):
+    """Keys of the state machine's payloads that its definition (``infra/orchestration.py``)
+    refers to; ``scanfleet.cloud`` builds the payloads (and calls this ``Key``)."""
+
+    LANES = "lanes"
+    ACTION = "action"
+    TRIAL_ID = "trial_id"
+    SCAN_ID = "scan_id"
+    WORKER_ID = "worker_id"
+    JOB = "job"  # the Batch job description (.sync result), added by the Run step
+    JOB_DEFINITION = "job_definition"
+    JOB_ERROR = "job_error"  # {Error, Cause} when the Run step failed
+    LANE = "lane"
+    STATE_MACHINE = "state_machine"
+    EXECUTION = "execution"
+
+
+class LaneAction(StrEnum):
+    """What a lane does after a claim."""
+
+    RUN = "run"  # a trial is claimed for this lane: submit its Batch job
+    WAIT = "wait"  # nothing free right now: wait, then claim again
+    DONE = "done"  # the scan is finished: the lane ends
+    HANDED_OFF = "handed_off"  # this execution's history budget is spent: a new one goes on
+
 
 # --- metrics (Powertools EMF from the Lambdas; the CloudWatch dashboard reads them) ----
 METRICS_NAMESPACE = "scanfleet"

@@ -6,8 +6,9 @@
 - the error codes (``ErrorCode``): what a program matches on; each code is the ``code`` of
   exactly one class of ``scanfleet.errors``;
 - the limits the API enforces (pages, tags, record sizes), so a client can check first;
-- the names of ``scanfleet.names`` (environment variables, headers, exit codes, metrics),
-  re-exported here so one import gives the whole wire.
+- the names of ``scanfleet.names`` (environment variables, headers, exit codes, Step
+  Functions payload keys, metrics), re-exported here so one import gives the whole wire;
+  ``names`` stays their home because infra, the Lambdas and the worker import it.
 
 Bottom floor: imports only ``scanfleet.records`` and ``scanfleet.names``.
 """
@@ -57,7 +58,10 @@ from scanfleet.names import (
     METRICS_NAMESPACE,
     METRICS_SERVICE,
     ExitCode,
+    LaneAction,
     Metric,
+    PayloadKey,
+    scans_metric,
 )
 from scanfleet.records import ScanRecord, SeedSummary, TrialRecord, TrialState
 
@@ -257,9 +261,12 @@ __all__ = [
     "ExitCode",
     "Health",
     "IntermediateValues",
+    "LaneAction",
     "Metric",
+    "PayloadKey",
     "ScanList",
     "ScanSummary",
     "TrialList",
     "error_code_of",
+    "scans_metric",
 ]

@@ -2,40 +2,18 @@
 so every payload stays a few hundred bytes (Step Functions allows 256 KB).
 
 The field names are the JSON keys of the payloads; ``infra/orchestration.py`` builds its
-JsonPaths from :class:`Key`, so the construct and the handlers cannot drift apart.
+JsonPaths from :class:`Key` (``scanfleet.names.PayloadKey``), so the construct and the
+handlers cannot drift apart.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Key(StrEnum):
-    """Payload keys the state machine definition refers to."""
-
-    LANES = "lanes"
-    ACTION = "action"
-    TRIAL_ID = "trial_id"
-    SCAN_ID = "scan_id"
-    WORKER_ID = "worker_id"
-    JOB = "job"  # the Batch job description (.sync result), added by the Run step
-    JOB_DEFINITION = "job_definition"
-    JOB_ERROR = "job_error"  # {Error, Cause} when the Run step failed
-    LANE = "lane"
-    STATE_MACHINE = "state_machine"
-    EXECUTION = "execution"
-
-
-class LaneAction(StrEnum):
-    """What a lane does after a claim."""
-
-    RUN = "run"  # a trial is claimed for this lane: submit its Batch job
-    WAIT = "wait"  # nothing free right now: wait, then claim again
-    DONE = "done"  # the scan is finished: the lane ends
-    HANDED_OFF = "handed_off"  # this execution's history budget is spent: a new one goes on
+from scanfleet.names import LaneAction
+from scanfleet.names import PayloadKey as Key
 
 
 class ExecutionInput(BaseModel):

@@ -157,3 +157,18 @@ def test_the_openapi_document_describes_errors_with_the_wire_model(
     )
     schemas = answer.body["components"]["schemas"]
     assert {"ErrorBody", "ErrorDetail", "ScanSummary", "TrialList"} <= set(schemas)
+
+
+def test_the_wire_re_exports_every_name_of_names_and_defines_none_again() -> None:
+    from scanfleet import names
+
+    public = {k: v for k, v in vars(names).items() if not k.startswith("_") and k[0].isupper()}
+    public = {
+        k: v
+        for k, v in public.items()
+        if getattr(v, "__module__", names.__name__) in (names.__name__, "builtins")
+    }
+    public["scans_metric"] = names.scans_metric
+    for name, value in public.items():
+        assert getattr(wire, name) is value, name
+        assert name in wire.__all__, name
