@@ -10,12 +10,12 @@ and passes each its devices in the environment of the trials it starts.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from scanfleet import names
+from scanfleet.runtime.supervisor import on_stop_signals
 
 log = logging.getLogger("scanfleet.slots")
 
@@ -99,7 +99,7 @@ class SlotPool:
             threading.Thread(target=self._run_one, args=(i,), name=f"slot-{i}", daemon=True)
             for i in range(len(self.agents))
         ]
-        self._install_signal_handlers()
+        on_stop_signals(self.stop)
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -119,16 +119,6 @@ class SlotPool:
         except Exception:
             log.exception("the agent of slot %d failed", i)
             self.codes[i] = names.ExitCode.SCRIPT_FAILED
-
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_signal(signum: int, frame: Any) -> None:
-            self.stop(f"worker stopped by {signal.Signals(signum).name}")
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
 
 
 def combined_exit_code(codes: Sequence[int]) -> int:
