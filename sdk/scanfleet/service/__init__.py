@@ -1,18 +1,20 @@
 """The use cases of scanfleet over an injected store, with ports for what differs
 between the laptop and the cloud (the scan lifecycle, the artifact copy)."""
 
-from scanfleet.records import SeedSummary, Spread
-from scanfleet.service._errors import (
+from scanfleet.errors import (
     InvalidParamsError,
     InvalidValuesError,
     NoBestTrialError,
-    ScanCancelledConflictError,
     ScanFinishedError,
+    ScanNotExtendableError,
 )
+from scanfleet.records import SeedSummary, Spread
 from scanfleet.service._inputs import InputStore, LocalInputStore, S3InputStore
 from scanfleet.service._ports import ArtifactCopier, QuietLifecycle, ScanLifecycle
 from scanfleet.service._results import TAG_REUSED_FROM
 from scanfleet.service._service import ScanService, ScanSummary
+
+ScanCancelledConflictError = ScanNotExtendableError  # its name before scanfleet.errors
 
 __all__ = [
     "TAG_REUSED_FROM",
@@ -27,6 +29,7 @@ __all__ = [
     "ScanCancelledConflictError",
     "ScanFinishedError",
     "ScanLifecycle",
+    "ScanNotExtendableError",
     "ScanService",
     "ScanSummary",
     "SeedSummary",

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from scanfleet.errors import InputsNotStoredError, InvalidRequestError  # noqa: F401 (re-export)
+from scanfleet.errors import InvalidRequestError
 
 MAX_NAME_BYTES = 255  # the longest file name Linux, macOS and S3 keys all accept
 

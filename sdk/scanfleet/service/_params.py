@@ -12,7 +12,7 @@ from scanfleet.config import (
     IntUniformParam,
     ScanConfig,
 )
-from scanfleet.service._errors import InvalidParamsError
+from scanfleet.errors import InvalidParamsError
 
 
 def complete_params(config: ScanConfig, params: dict[str, Any]) -> dict[str, Any]:

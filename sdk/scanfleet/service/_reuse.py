@@ -4,8 +4,8 @@ before takes that result) and ``warm_start_from`` (their trials seed the sampler
 from __future__ import annotations
 
 from scanfleet.config import ConfigError, ConfigProblem, ConstantParam, ScanConfig
+from scanfleet.errors import InvalidParamsError
 from scanfleet.records import ScanRecord, TrialRecord, TrialState, trial_id_for
-from scanfleet.service._errors import InvalidParamsError
 from scanfleet.service._params import complete_params
 from scanfleet.store import ScanNotFoundError, TrialNotFoundError, TrialStore
 

@@ -8,17 +8,14 @@ import contextlib
 from typing import Any
 
 from scanfleet.config import ScanConfig, load_config
+from scanfleet.errors import InputsNotStoredError, InvalidValuesError, ScanNotExtendableError
 from scanfleet.records import (
     ScanRecord,
     ScanStatus,
-    SeedSummary,
-    TrialRecord,
     TrialState,
     new_scan_id,
 )
 from scanfleet.service._context import UNFINISHED, ServiceContext
-from scanfleet.service._errors import InvalidValuesError, ScanCancelledConflictError
-from scanfleet.service._inputs import InputsNotStoredError
 from scanfleet.service._results import best_of, pareto_front
 from scanfleet.service._reuse import check_earlier_scans
 from scanfleet.service._seeds import seed_summary
@@ -164,14 +161,14 @@ class Scans:
 
         Raises:
             InvalidValuesError: ``status`` is not RUNNING or COMPLETED.
-            ScanCancelledConflictError: the scan was cancelled or failed.
+            ScanNotExtendableError: the scan was cancelled or failed.
         """
         if status not in (ScanStatus.RUNNING, ScanStatus.COMPLETED):
             raise InvalidValuesError("a scan can only be marked RUNNING or COMPLETED")
         ctx = self.ctx
         scan = ctx.scan(scan_id, owner)
         if scan.status in (ScanStatus.CANCELLED, ScanStatus.FAILED):
-            raise ScanCancelledConflictError(f"scan {scan_id} is {scan.status.value}")
+            raise ScanNotExtendableError(f"scan {scan_id} is {scan.status.value}")
         if scan.status is ScanStatus.COMPLETED and status is ScanStatus.RUNNING:
             ctx.reopen(scan_id, "marked RUNNING by user")
         elif scan.status is not status:
@@ -189,12 +186,12 @@ class Scans:
 
         Raises:
             InvalidValuesError: ``max_run`` is not above the trials already created.
-            ScanCancelledConflictError: the scan was cancelled or failed.
+            ScanNotExtendableError: the scan was cancelled or failed.
         """
         ctx = self.ctx
         scan = ctx.scan(scan_id, owner)
         if scan.status in (ScanStatus.CANCELLED, ScanStatus.FAILED):
-            raise ScanCancelledConflictError(
+            raise ScanNotExtendableError(
                 f"scan {scan_id} is {scan.status.value}; only running or completed scans extend"
             )
         if max_run <= scan.trial_count:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scanfleet.config import ScanConfig
+from scanfleet.errors import InvalidValuesError, NoBestTrialError, ScanNotExtendableError
 from scanfleet.records import (
     ScanRecord,
     ScanStatus,
@@ -15,11 +16,6 @@ from scanfleet.records import (
     trial_id_for,
 )
 from scanfleet.service._context import COMPLETED, ServiceContext
-from scanfleet.service._errors import (
-    InvalidValuesError,
-    NoBestTrialError,
-    ScanCancelledConflictError,
-)
 from scanfleet.service._results import TAG_SEED_OF, best_of, spread_of
 from scanfleet.store import InsertResult, TrialStore
 
@@ -98,14 +94,14 @@ class Seeds:
         Raises:
             InvalidValuesError: ``n`` < 1.
             NoBestTrialError: no trial has completed yet.
-            ScanCancelledConflictError: the scan was cancelled or failed.
+            ScanNotExtendableError: the scan was cancelled or failed.
         """
         if n < 1:
             raise InvalidValuesError("n must be at least 1")
         ctx = self.ctx
         scan = ctx.scan(scan_id, owner)
         if scan.status in (ScanStatus.CANCELLED, ScanStatus.FAILED):
-            raise ScanCancelledConflictError(f"scan {scan_id} is {scan.status.value}")
+            raise ScanNotExtendableError(f"scan {scan_id} is {scan.status.value}")
         config = ctx.config_of(scan)
         best = best_of(ctx.store.list_trials(scan_id, states=COMPLETED), config)
         if best is None:

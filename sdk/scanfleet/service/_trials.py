@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scanfleet.errors import InvalidValuesError, ScanFinishedError
 from scanfleet.records import (
     Checkpoint,
     PruneDecision,
@@ -16,7 +17,6 @@ from scanfleet.records import (
     trial_id_for,
 )
 from scanfleet.service._context import ServiceContext
-from scanfleet.service._errors import InvalidValuesError, ScanFinishedError
 from scanfleet.service._params import complete_params
 from scanfleet.service._results import TAG_SEED_OF
 from scanfleet.service._scan_end import finish_scan_if_done
