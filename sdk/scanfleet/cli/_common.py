@@ -1,21 +1,27 @@
-"""What several command groups share: API arguments and the client they make."""
+"""What several command groups share: API arguments, the client they make, and the one
+way a scan given on the command line (an id or a name) becomes a scan."""
 
 from __future__ import annotations
 
 import argparse
 import atexit
 import os
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanfleet import names
+from scanfleet.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from scanfleet.client import Client
+    from scanfleet.client import Client, Scan
 
 EXIT_USAGE = 2
 SubParsers = argparse._SubParsersAction  # what register(sub) receives
+SCAN_HELP = "the scan: its id, or its name (the newest scan of that name)"
+_SCAN_ID = re.compile(r"sc[0-9a-z]{10}")
 
 
 def add_api_args(p: argparse.ArgumentParser) -> None:
@@ -35,13 +41,52 @@ def add_scan_command(
     handler: Callable[[argparse.Namespace], int],
     **options: Any,
 ) -> argparse.ArgumentParser:
-    """A subcommand about one scan: the API arguments, then SCAN. ``options`` go to
-    ``add_parser`` (``help``); add the command's own arguments to what it returns."""
+    """A subcommand about one scan: the API arguments, then SCAN (an id or a name).
+    ``options`` go to ``add_parser`` (``help``); add the command's own arguments to what
+    it returns."""
     p: argparse.ArgumentParser = sub.add_parser(name, **options)
     add_api_args(p)
-    p.add_argument("scan")
+    p.add_argument("scan", help=SCAN_HELP)
     p.set_defaults(handler=handler)
     return p
+
+
+def resolve_scan(client: Client, ref: str, *, changes: bool = False) -> Scan:
+    """The scan ``ref`` names: the scan with that id, else the newest of the caller's
+    scans with that name (``scans list`` shows newest first). When several scans bear
+    the name, a command that only looks takes the newest and says so on stderr; one that
+    ``changes`` the scan (cancel, extend, delete, queue seeds) refuses and lists the ids.
+
+    Raises:
+        NotFoundError: no scan has that id or name (the API's 404 for an id-shaped ref).
+        ValueError: ``changes`` and several scans bear the name.
+    """
+    from scanfleet.client import NotFoundError as APINotFound
+
+    not_found: Exception = NotFoundError(
+        f"no scan with id or name {ref!r} (`scanfleet scans list` shows yours)"
+    )
+    if _SCAN_ID.fullmatch(ref):
+        try:
+            return client.get_scan(ref)
+        except APINotFound as error:  # a name may look like an id: look among the names
+            not_found = error
+    named = [scan for scan in client.list_scans() if scan.name == ref]  # newest first
+    if not named:
+        raise not_found
+    if len(named) > 1:
+        ids = ", ".join(scan.id for scan in named)
+        if changes:
+            raise ValueError(f"{len(named)} scans are named {ref!r} ({ids}): pass the scan id")
+        print(
+            f"note: {len(named)} scans are named {ref!r} ({ids}); using the newest", file=sys.stderr
+        )
+    return client.get_scan(named[0].id)
+
+
+def scan_from(args: argparse.Namespace, *, changes: bool = False) -> Scan:
+    """The scan of ``args.scan`` (an id or a name) through ``client_from(args)``."""
+    return resolve_scan(client_from(args), args.scan, changes=changes)
 
 
 def client_from(args: argparse.Namespace) -> Client:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ FLAG_CONTEXT = {
     "alarm_email": "alarmEmail",
 }
 STACK_NAME_KEY = "stackName"
+CDK = ["npx", "--no-install", "cdk"]  # the CLI package.json pins, from node_modules
 DEFAULT_STACK_NAME = "scanfleet"
 
 
@@ -45,11 +48,20 @@ def register(sub: SubParsers) -> None:
         "keep their defaults (docs/deploy.md).",
     )
     p.add_argument("--project", type=Path, default=Path("."), help="the checkout (default: .)")
-    p.add_argument("--stack-name", default=DEFAULT_STACK_NAME)
+    p.add_argument(
+        "--stack-name",
+        default=DEFAULT_STACK_NAME,
+        help=f"CloudFormation stack name (default: {DEFAULT_STACK_NAME})",
+    )
     p.add_argument("--profile", help="AWS profile for the deployment")
-    p.add_argument("--region", help="AWS region (default: the profile's)")
+    p.add_argument("--region", help="AWS region (default: $AWS_REGION, else the profile's)")
+    p.add_argument(
+        "--account",
+        help="AWS account id the --dry-run commands name (default: asked of STS when "
+        "credentials exist)",
+    )
     p.add_argument("--instance-types", help="GPU instance types, comma-separated")
-    p.add_argument("--max-vcpus", type=int)
+    p.add_argument("--max-vcpus", type=int, help="most vCPUs the GPU compute environment runs")
     p.add_argument("--spot-strategy", help="Batch Spot allocation strategy")
     p.add_argument(
         "--on-demand-fallback",
@@ -59,10 +71,10 @@ def register(sub: SubParsers) -> None:
     )
     p.add_argument("--vpc-id", help="an existing VPC (default: the stack creates one)")
     p.add_argument("--auth", help="iam, token or both")
-    p.add_argument("--log-retention-days", type=int)
+    p.add_argument("--log-retention-days", type=int, help="days CloudWatch keeps the logs")
     p.add_argument("--removal-policy", help="retain or destroy")
     p.add_argument("--worker-image", help="container image (default: built from worker/)")
-    p.add_argument("--alarm-email")
+    p.add_argument("--alarm-email", help="an address the alarms write to")
     p.add_argument(
         "-c",
         "--context",
@@ -73,7 +85,11 @@ def register(sub: SubParsers) -> None:
     )
     p.add_argument("--yes", action="store_true", help="do not ask to approve IAM changes")
     p.add_argument("--skip-layer", action="store_true", help="reuse build/lambda-layer")
-    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the commands, ready to paste (with region and account), run nothing",
+    )
     p.set_defaults(handler=cmd_deploy)
 
 
@@ -106,7 +122,7 @@ def plan_deploy(args: argparse.Namespace) -> DeployPlan:
         raise ValueError(f"unknown context key {unknown[0]!r}; known: {', '.join(sorted(known))}")
     settings.Settings.from_context(context.get)  # refuse a bad value before building anything
 
-    cdk = ["npx", "--no-install", "cdk", "deploy", context[STACK_NAME_KEY]]
+    cdk = [*CDK, "deploy", context[STACK_NAME_KEY]]
     cdk += ["--app", f"{sys.executable} app.py"]
     for key, value in context.items():
         cdk += ["-c", f"{key}={value}"]
@@ -122,10 +138,11 @@ def plan_deploy(args: argparse.Namespace) -> DeployPlan:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     plan = plan_deploy(args)
+    if args.dry_run:
+        print("\n".join(dry_run_script(plan, args, os.environ)))
+        return 0
     for command in plan.commands:
         print("$ " + shlex.join(command), flush=True)
-        if args.dry_run:
-            continue
         if command[0] == "npx" and not (plan.project / "node_modules" / ".bin" / "cdk").exists():
             raise ValueError(f"the pinned CDK CLI is not installed: run `npm ci` in {plan.project}")
         code = subprocess.call(command, cwd=plan.project, env={**os.environ, **plan.env})
@@ -154,3 +171,77 @@ def _settings_module(project: Path) -> Any:
     if str(project) not in sys.path:
         sys.path.insert(0, str(project))
     return importlib.import_module("infra.settings")
+
+
+# ---- --dry-run: commands a person can paste ------------------------------------------------
+
+PLACEHOLDER_ACCOUNT = "<ACCOUNT>"
+PLACEHOLDER_REGION = "<REGION>"
+
+
+def dry_run_script(
+    plan: DeployPlan, args: argparse.Namespace, environ: Mapping[str, str]
+) -> list[str]:
+    """``plan`` as lines to paste into a shell: ``#`` notes saying where the account and
+    the region come from, ``cd`` to the checkout, the CDK bootstrap of that account and
+    region (once), then each command with the environment it needs (the region) in front.
+    An account or region that cannot be known is a placeholder, with a note saying how to
+    give it."""
+    region, region_from = _region(args, environ)
+    account, account_from = _account(args, region)
+    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, **plan.env}
+    prefix = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    lines = [
+        f"# account {account} ({account_from}), region {region} ({region_from})",
+        shlex.join(["cd", str(plan.project)]),
+        "# once per account and region, if `cdk bootstrap` was never run there:",
+        f"{prefix} {shlex.join([*CDK, 'bootstrap', f'aws://{account}/{region}', *_profile(args)])}",
+    ]
+    return lines + [f"{prefix} {shlex.join(command)}" for command in plan.commands]
+
+
+def _profile(args: argparse.Namespace) -> list[str]:
+    return ["--profile", args.profile] if args.profile else []
+
+
+def _region(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The region and where it came from: --region, $AWS_REGION, $AWS_DEFAULT_REGION, the
+    profile's; else the placeholder."""
+    if args.region:
+        return args.region, "--region"
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if environ.get(name):
+            return environ[name], f"${name}"
+    try:
+        import boto3
+
+        region = boto3.Session(profile_name=args.profile).region_name
+    except Exception:  # no boto3, an unknown profile: the placeholder says what to do
+        region = None
+    if region:
+        return region, f"profile {args.profile or 'default'}"
+    return PLACEHOLDER_REGION, "unknown: pass --region or set AWS_REGION"
+
+
+def _account(args: argparse.Namespace, region: str) -> tuple[str, str]:
+    """The account and where it came from: --account, else STS's answer for the
+    credentials at hand; with no credentials (or no answer), the placeholder."""
+    if args.account:
+        if not re.fullmatch(r"\d{12}", args.account):
+            raise ValueError(f"--account: an AWS account id is 12 digits, got {args.account!r}")
+        return args.account, "--account"
+    try:
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.Session(
+            profile_name=args.profile,
+            region_name=None if region == PLACEHOLDER_REGION else region,
+        )
+        if session.get_credentials() is None:
+            return PLACEHOLDER_ACCOUNT, "no AWS credentials found: pass --account or log in"
+        quick = Config(connect_timeout=5, read_timeout=5, retries={"max_attempts": 1})
+        account = session.client("sts", config=quick).get_caller_identity()["Account"]
+    except Exception as error:  # any failure only costs the account's name in the output
+        return PLACEHOLDER_ACCOUNT, f"STS did not say ({error}): pass --account"
+    return str(account), "STS"

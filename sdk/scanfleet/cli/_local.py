@@ -15,10 +15,23 @@ def register(sub: SubParsers) -> None:
         metavar="COMMAND"
     )
     p = local.add_parser("run", help="run a scan here: API, SQLite store and N workers")
-    p.add_argument("config", type=Path)
-    p.add_argument("--workers", type=int, default=4)
-    p.add_argument("--state", type=Path, default=Path(".scanfleet"))
-    p.add_argument("--out", type=Path, default=Path("scanfleet-results"))
+    p.add_argument("config", type=Path, help="the scan config (YAML or JSON)")
+    p.add_argument(
+        "--workers", type=int, default=4, help="worker processes running trials (default: 4)"
+    )
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=Path(".scanfleet"),
+        help="folder of the SQLite store, tokens and checkpoints; run again to resume "
+        "(default: .scanfleet)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("scanfleet-results"),
+        help="folder of the results, a subfolder per scan (default: scanfleet-results)",
+    )
     p.add_argument(
         "--name",
         default=None,
@@ -35,9 +48,14 @@ def register(sub: SubParsers) -> None:
     )
     p.set_defaults(handler=cmd_local_run)
     p = local.add_parser("serve", help="run only the API, for SDK users and remote workers")
-    p.add_argument("--state", type=Path, default=Path(".scanfleet"))
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8750)
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=Path(".scanfleet"),
+        help="folder of the SQLite store and tokens (default: .scanfleet)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8750, help="port to listen on (default: 8750)")
     p.set_defaults(handler=cmd_local_serve)
 
 

@@ -6,41 +6,42 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scanfleet.cli._common import SubParsers, add_api_args, client_from
+from scanfleet.cli._common import SubParsers, add_scan_command, scan_from
+
+if TYPE_CHECKING:
+    from scanfleet.client import Scan
 
 
 def register(scans: SubParsers) -> None:
     """Add ``report`` and ``watch`` to the ``scans`` group (``scans`` is its subparsers)."""
-    p = scans.add_parser("report", help="write the HTML report of a scan (opens offline)")
-    add_api_args(p)
-    p.add_argument("scan")
+    p = add_scan_command(
+        scans, "report", cmd_scans_report, help="write the HTML report of a scan (opens offline)"
+    )
     p.add_argument("-o", "--output", type=Path, default=None, help="default: <scan id>.html")
-    p.set_defaults(handler=cmd_scans_report)
-    p = scans.add_parser("watch", help="a live table of a scan until it ends")
-    add_api_args(p)
-    p.add_argument("scan")
+    p = add_scan_command(
+        scans, "watch", cmd_scans_watch, help="a live table of a scan until it ends"
+    )
     p.add_argument("--interval", type=float, default=2.0, help="seconds between two looks")
     p.add_argument("--once", action="store_true", help="print one frame and exit")
-    p.set_defaults(handler=cmd_scans_watch)
 
 
 def cmd_scans_report(args: argparse.Namespace) -> int:
     from scanfleet.report import ScanResults, write_report
 
-    scan = client_from(args).get_scan(args.scan)
+    scan = scan_from(args)
     started = time.perf_counter()
     path = write_report(ScanResults.from_scan(scan), args.output or Path(f"{scan.id}.html"))
     print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f}s)")
     return 0
 
 
-def export_journal(args: argparse.Namespace) -> Path:
+def export_journal(scan: Scan, path: Path) -> Path:
     """``scans export --format optuna-journal``: for ``optuna-dashboard <file>``."""
     from scanfleet.report import ScanResults, write_journal
 
-    scan = client_from(args).get_scan(args.scan)
-    return write_journal(ScanResults.from_scan(scan), args.output or Path(f"{scan.id}.log"))
+    return write_journal(ScanResults.from_scan(scan), path)
 
 
 def cmd_scans_watch(args: argparse.Namespace) -> int:
@@ -50,7 +51,7 @@ def cmd_scans_watch(args: argparse.Namespace) -> int:
 
     if args.interval <= 0:
         raise ValueError("--interval must be > 0 seconds")
-    scan = client_from(args).get_scan(args.scan)
+    scan = scan_from(args)
     if args.once:
         Console().print(render_frame(WatchView.fetch(scan)))
         return 0

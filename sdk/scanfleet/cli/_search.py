@@ -7,7 +7,13 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from scanfleet.cli._common import SubParsers, add_api_args, add_scan_command, client_from
+from scanfleet.cli._common import (
+    SubParsers,
+    add_api_args,
+    add_scan_command,
+    client_from,
+    scan_from,
+)
 
 if TYPE_CHECKING:
     from scanfleet.client import Scan
@@ -26,8 +32,8 @@ def register(scans: SubParsers) -> None:
     p.add_argument("--sem", action="store_true", help="show the SEM instead of the std")
     p = scans.add_parser("tag", help="merge key=value tags into a trial")
     add_api_args(p)
-    p.add_argument("trial")
-    p.add_argument("tags", nargs="+", metavar="KEY=VALUE")
+    p.add_argument("trial", help="a trial id (`scans best` and `scans export` show them)")
+    p.add_argument("tags", nargs="+", metavar="KEY=VALUE", help="tags to merge (or key:value)")
     p.set_defaults(handler=cmd_scans_tag)
 
 
@@ -48,7 +54,7 @@ def parse_tags(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_scans_seeds(args: argparse.Namespace) -> int:
-    scan = client_from(args).get_scan(args.scan)
+    scan = scan_from(args, changes=args.n is not None)
     if args.n is not None:
         if args.n < 1:
             raise ValueError("--n must be at least 1")

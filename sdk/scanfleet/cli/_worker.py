@@ -8,17 +8,37 @@ import os
 import sys
 from pathlib import Path
 
-from scanfleet.cli._common import EXIT_USAGE, SubParsers, add_api_args, client_from
+from scanfleet.cli._common import (
+    EXIT_USAGE,
+    SubParsers,
+    add_api_args,
+    client_from,
+    resolve_scan,
+)
 
 
 def register(sub: SubParsers) -> None:
     p = sub.add_parser("worker", help="the agent loop: claim, run, report, until done")
     add_api_args(p)
-    p.add_argument("--scan", default=None, help="the scan to work on (required)")
-    p.add_argument("--worker-id", default=None)
-    p.add_argument("--logs", type=Path, default=Path("scanfleet-logs"))
-    p.add_argument("--workdir", type=Path, default=None)
-    p.add_argument("--max-trials", type=int, default=None)
+    p.add_argument("--scan", default=None, help="the scan to work on, id or name (required)")
+    p.add_argument(
+        "--worker-id", default=None, help="this worker's name (default: <host>-<pid>-<random>)"
+    )
+    p.add_argument(
+        "--logs",
+        type=Path,
+        default=Path("scanfleet-logs"),
+        help="folder of the trials' output logs (default: scanfleet-logs)",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="folder the scan's inputs are staged in (default: the current folder)",
+    )
+    p.add_argument(
+        "--max-trials", type=int, default=None, help="stop after this many trials (default: none)"
+    )
     p.add_argument(
         "--gpus",
         default=None,
@@ -31,7 +51,7 @@ def register(sub: SubParsers) -> None:
         "user-data", help="print EC2 user-data that runs this worker under systemd"
     )
     add_api_args(ud)
-    ud.add_argument("--scan", required=True)
+    ud.add_argument("--scan", required=True, help="the scan the instance works on, id or name")
     ud.add_argument(
         "--auth",
         choices=["iam", "token"],
@@ -67,17 +87,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.worker_parser.print_usage(sys.stderr)
         print("scanfleet worker: error: --scan is required", file=sys.stderr)
         return EXIT_USAGE
+    client = client_from(args)
+    scan_id = resolve_scan(client, args.scan).id
     options = {"logs_dir": args.logs, "workdir": args.workdir, "max_trials": args.max_trials}
     if args.gpus is not None:
         from scanfleet.runtime.slots import gpu_pool
 
-        pool = gpu_pool(
-            client_from(args), args.scan, args.gpus, os.environ, worker_id=args.worker_id, **options
-        )
+        pool = gpu_pool(client, scan_id, args.gpus, os.environ, worker_id=args.worker_id, **options)
         return pool.run()
-    agent = agent_from_env(
-        client_from(args), args.scan, os.environ, worker_id=args.worker_id, **options
-    )
+    agent = agent_from_env(client, scan_id, os.environ, worker_id=args.worker_id, **options)
     return int(agent.run())
 
 
@@ -86,11 +104,12 @@ def cmd_user_data(args: argparse.Namespace) -> int:
     from scanfleet.runtime.user_data import UserData
 
     client = client_from(args)  # the caller's credentials read the scan's requirements
-    config = client.get_scan(args.scan).config
+    scan = resolve_scan(client, args.scan)
+    config = scan.config
     requirements = config.requirements
     listed = isinstance(requirements, list)
     data = UserData(
-        scan_id=args.scan,
+        scan_id=scan.id,
         api_url=client.url,
         auth=args.auth,
         token=client.http.token if args.auth == "token" else None,

@@ -14,6 +14,7 @@ from scanfleet.client._progress import ProgressLine
 from scanfleet.client._rows import column_names, row_columns, trial_row
 from scanfleet.client._trial import Trial
 from scanfleet.config import ScanConfig
+from scanfleet.display import format_value
 from scanfleet.records import ScanRecord, ScanStatus, SeedSummary, TrialRecord, TrialState
 from scanfleet.wire import IntermediateValues, ScanSummary, TrialList
 
@@ -155,7 +156,7 @@ class Scan:
         planned = f"/{self.planned_trials}" if self.planned_trials else ""
         best = ""
         if self._best is not None:
-            best = f"  best {self.metric}={self._best.values.get(self.metric)}"
+            best = f"  best {self.metric}={format_value(self._best.values.get(self.metric))}"
         return (
             f"{self.name} {self.id} [{self.status.value}] done {done}{planned}"
             f"  running {c.get(TrialState.RUNNING, 0)}  queued {c.get(TrialState.QUEUED, 0)}"

@@ -4,7 +4,6 @@ trial table, in one file that opens offline (plotly.js is inlined once)."""
 from __future__ import annotations
 
 import html
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanfleet.client import names_for, row_columns, trial_row
+from scanfleet.display import format_params, format_value
 from scanfleet.records import TrialRecord, TrialState
 from scanfleet.report._data import ScanResults
 
@@ -197,7 +197,10 @@ def _header_html(results: ScanResults) -> str:
     best_text = "none yet"
     if best is not None:
         value = best.values.get(config.metric.name)
-        best_text = f"trial {best.number}: {config.metric.name}={value} {json.dumps(best.params)}"
+        best_text = (
+            f"trial {best.number}: {config.metric.name}={format_value(value)}"
+            f" {format_params(best.params)}"
+        )
     facts = [
         ("scan", f"{scan.name} ({scan.scan_id})"),
         ("status", scan.status.value + (f" — {scan.status_reason}" if scan.status_reason else "")),
@@ -255,7 +258,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return format_value(value)
     return html.escape(str(value))
 
 

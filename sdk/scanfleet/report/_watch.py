@@ -4,7 +4,6 @@ seen, and an ETA from the median trial time — refreshed until the scan ends.""
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -12,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from scanfleet.display import format_params, format_value
 from scanfleet.records import ScanRecord, TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -123,7 +123,10 @@ def render_frame(view: WatchView) -> Group:
     if view.best is not None:
         value = view.best.values.get(metric)
         lines.append(
-            Text(f"best {metric}={value:.6g}  trial {view.best.number}  {_params(view.best)}")
+            Text(
+                f"best {metric}={format_value(value)}  trial {view.best.number}  "
+                f"{_params(view.best)}"
+            )
         )
     else:
         lines.append(Text(f"best {metric}: none yet", style="dim"))
@@ -150,7 +153,7 @@ def _running_table(view: WatchView, metric: str) -> Any:
             trial.worker_id or "-",
             str(trial.attempt),
             "-" if step is None else str(step),
-            "-" if value is None else f"{value:.6g}",
+            format_value(value),
             _duration(since),
             _params(trial),
         )
@@ -178,7 +181,7 @@ def watch(
 
 
 def _params(trial: TrialRecord) -> str:
-    return json.dumps(trial.params, separators=(", ", "="), default=str).strip("{}")
+    return format_params(trial.params)
 
 
 def _status_style(scan: ScanRecord) -> str:

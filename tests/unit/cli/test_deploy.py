@@ -115,7 +115,8 @@ def test_a_failing_cdk_deploy_is_reported_with_its_exit_code(
 
 def test_dry_run_prints_and_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     project = _fake_checkout(tmp_path, npx_exit=0)
-    assert main(["deploy", "--project", str(project), "--dry-run"]) == 0
+    argv = ["deploy", "--project", str(project), "--dry-run", "--account", "111122223333"]
+    assert main([*argv, "--region", "eu-west-1"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("-m infra.build_layer") and out[1].startswith("$ npx --no-install cdk")
+    assert out[-2].endswith("-m infra.build_layer") and "npx --no-install cdk deploy" in out[-1]
     assert not (tmp_path / "npx-args").exists()
