@@ -3,18 +3,16 @@ ConfigProblems with user-facing paths and messages."""
 
 from __future__ import annotations
 
-import json
-import re
 import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from scanfleet.config._document import check_shape, read_document
 from scanfleet.config._errors import ConfigError, ConfigProblem, FieldProblems
 from scanfleet.config._parameters import did_you_mean
 from scanfleet.config._schema import ScanConfig, consistency_problems
@@ -22,6 +20,9 @@ from scanfleet.config._schema import ScanConfig, consistency_problems
 
 def load_config(source: ScanConfig | Mapping[str, Any] | str | Path) -> ScanConfig:
     """A validated ScanConfig from a dict, a YAML/JSON file path, or YAML/JSON text.
+
+    Any source is bounded first (size, nesting, values with aliases expanded: see
+    ``scanfleet.config._document``).
 
     A relative ``requirements`` path of a config loaded from a file is taken from the
     file's folder (see ``ScanConfig.requirement_specs``).
@@ -34,9 +35,9 @@ def load_config(source: ScanConfig | Mapping[str, Any] | str | Path) -> ScanConf
         return source
     source_dir: Path | None = None
     if isinstance(source, str | Path):
-        data, source_dir = _read(source)
+        data, source_dir = read_document(source)
     else:
-        data = source
+        data = check_shape(source)
     if not isinstance(data, Mapping):
         kind = "nothing" if data is None else f"a {type(data).__name__}"
         raise ConfigError(
@@ -51,92 +52,6 @@ def load_config(source: ScanConfig | Mapping[str, Any] | str | Path) -> ScanConf
         raise ConfigError(problems) from None
     config._source_dir = source_dir
     return config
-
-
-# ---- reading -------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 as PyYAML reads it, but with ``1e-3`` read as a number (as YAML 1.2 and
-    JSON do) and duplicate keys rejected instead of silently overwritten."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool):
-                continue  # an unhashable key: construct_mapping reports it
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"found the key {key!r} twice",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _read(source: str | Path) -> tuple[Any, Path | None]:
-    """The parsed document, and the folder of its file (None for text)."""
-    if isinstance(source, str) and _looks_like_text(source):
-        return _parse(source, "the config"), None
-    path = Path(source).expanduser()
-    if not path.is_file():
-        what = "is a folder, not a config file" if path.is_dir() else "no such config file"
-        raise ConfigError([ConfigProblem("", f"{what}: {source}")])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigProblem("", f"cannot read {source}: {exc}")]) from None
-    return _parse(text, str(path)), path.parent.resolve()
-
-
-def _looks_like_text(source: str) -> bool:
-    stripped = source.strip()
-    return (
-        not stripped
-        or "\n" in stripped
-        or stripped.startswith(("{", "["))
-        or ": " in stripped
-        or stripped.endswith(":")
-        or len(stripped) > 4096
-    )
-
-
-def _parse(text: str, name: str) -> Any:
-    if text.lstrip().startswith("{") or name.endswith(".json"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            if name.endswith(".json"):
-                where = f"line {exc.lineno}, column {exc.colno}"
-                raise ConfigError(
-                    [ConfigProblem("", f"{name} is not valid JSON ({where}): {exc.msg}")]
-                ) from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        syntax = "YAML or JSON" if text.lstrip().startswith("{") else "YAML"
-        raise ConfigError(
-            [ConfigProblem("", f"{name} is not valid {syntax} {_yaml_where(exc)}")]
-        ) from None
-
-
-def _yaml_where(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        where = f"(line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        return f"{where}: {reason}".strip()
-    return f": {exc}"
 
 
 # ---- pydantic errors to problems -----------------------------------------------------

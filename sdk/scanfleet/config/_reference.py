@@ -58,6 +58,9 @@ Notes on reading it:
 - `1e-3` is a number. YAML 1.1 readers take it for text; scanfleet reads numbers as
   YAML 1.2 and JSON do.
 - A key given twice in one mapping is an error, not a silent overwrite.
+- A config file holds at most 262,144 bytes (256 KiB), nests at most 64 levels and
+  holds at most 100,000 values, a YAML alias counting once per use; anything bigger is
+  refused with one problem at `<root>` (exit 2), before it is expanded.
 
 Keys marked **scanfleet** in the tables are our additions; each has a section below.
 

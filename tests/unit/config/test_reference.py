@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 from scanfleet.config import ConfigError, ScanConfig, load_config
-from scanfleet.config._load import _Loader
+from scanfleet.config._document import _Loader
 from scanfleet.config._parameters import PARAMETER_MODELS
 from scanfleet.config._reference import render_reference
 
