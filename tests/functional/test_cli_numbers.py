@@ -72,3 +72,19 @@ def test_exports_keep_every_digit(
     assert main(["scans", "export", scan_id, "--format", "json", *api]) == 0
     finished = [r for r in json.loads(capsys.readouterr().out) if r["state"] == "COMPLETED"]
     assert finished[0]["values"] == {"loss": LOSS}
+
+
+def test_seeds_print_the_best_parameters_in_6_significant_digits(
+    client: Client, api: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = {**SPACE, "parameters": {"lr": {"values": [0.00123456789012345]}}}
+    scan = client.create_scan("seeded", space)
+    for trial in scan.work(poll=0.01):
+        trial.complete(LOSS)
+    assert main(["scans", "seeds", "seeded", "--n", "2", *api]) == 0
+    capsys.readouterr()
+    for trial in scan.work(poll=0.01):
+        trial.complete(LOSS)
+    assert main(["scans", "seeds", "seeded", *api]) == 0
+    out = capsys.readouterr().out
+    assert "2/2 finished; params lr=0.00123457" in out and too_precise(out) == []

@@ -14,6 +14,7 @@ from scanfleet.cli._common import (
     client_from,
     scan_from,
 )
+from scanfleet.display import format_params
 
 if TYPE_CHECKING:
     from scanfleet.client import Scan
@@ -74,7 +75,7 @@ def print_seeds(summary: SeedSummary, *, sem: bool = False) -> None:
     shown = summary.model_copy(update={"spread": "sem"}) if sem else summary
     print(
         f"seeds of {summary.best_trial_id} ({summary.param}): "
-        f"{summary.finished}/{summary.runs} finished; params {json.dumps(summary.params)}"
+        f"{summary.finished}/{summary.runs} finished; params {format_params(summary.params)}"
     )
     for line in shown.lines():
         print(f"  {line}")
