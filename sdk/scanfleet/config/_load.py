@@ -136,7 +136,10 @@ _WORDS = {
 def _got(value: Any) -> str:
     if isinstance(value, dict | list):
         return f"got a {'mapping' if isinstance(value, dict) else 'list'}"
-    return f"got {value!r}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"got a {len(str(abs(value)))}-digit number"
+    text = repr(value)
+    return f"got {text[:60]}... ({len(text)} characters)" if len(text) > 80 else f"got {text}"
 
 
 def _plain(description: str) -> str:

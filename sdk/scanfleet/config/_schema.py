@@ -29,6 +29,9 @@ from scanfleet.config._parameters import (
     did_you_mean,
     parameter_kind,
 )
+from scanfleet.wire import MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS
+
+MAX_RUN = 1_000_000  # the most trials one scan may run (docs/config.md)
 
 
 class _Section(BaseModel):
@@ -385,7 +388,12 @@ class ScanConfig(_Section):
         json_schema_extra={"doc_type": "list \\| mapping \\| path"},
     )
     strategy: Strategy = Field(description="how the next parameters are chosen")
-    max_run: int = Field(100, ge=1, description="the most trials this scan runs, an integer >= 1")
+    max_run: int = Field(
+        100,
+        ge=1,
+        le=MAX_RUN,
+        description=f"the most trials this scan runs, a whole number from 1 to {MAX_RUN:,}",
+    )
     early_stopping: EarlyStopping | None = Field(
         None, description="pruning of poor learning curves: one pruner"
     )
@@ -417,7 +425,9 @@ class ScanConfig(_Section):
         default_factory=list, description="grid exceptions, applied in order (hypnettorch)"
     )
     tags: dict[str, str] = Field(
-        default_factory=dict, description="labels to find scans by (key: value)"
+        default_factory=dict,
+        description=f"labels to find scans by (key: value): at most {MAX_TAGS}, a key of 1 "
+        f"to {MAX_TAG_KEY_CHARS} characters, a value of at most {MAX_TAG_VALUE_CHARS}",
     )
     pbt: PopulationBasedTraining | None = Field(
         None, description="population-based training settings (strategy `pbt`)"
@@ -513,6 +523,30 @@ class ScanConfig(_Section):
                 for k, v in value.items()
             }
         return value
+
+    @field_validator("max_run", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a whole number, not true/false (got {str(value).lower()})")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_within_limits(cls, tags: dict[str, str]) -> dict[str, str]:
+        if len(tags) > MAX_TAGS:
+            raise FieldProblems.at("", f"{len(tags)} tags; at most {MAX_TAGS}")
+        problems = []
+        for key, value in tags.items():
+            if not key or len(key) > MAX_TAG_KEY_CHARS:
+                message = f"a tag key has 1 to {MAX_TAG_KEY_CHARS} characters (got {len(key)})"
+                problems.append(ConfigProblem(key[:MAX_TAG_KEY_CHARS], message))
+            elif len(value) > MAX_TAG_VALUE_CHARS:
+                message = f"at most {MAX_TAG_VALUE_CHARS} characters (got {len(value)})"
+                problems.append(ConfigProblem(key, message))
+        if problems:
+            raise FieldProblems(problems)
+        return tags
 
     @model_validator(mode="after")
     def _consistent(self) -> ScanConfig:
