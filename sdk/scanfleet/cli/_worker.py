@@ -46,7 +46,10 @@ def register(sub: SubParsers) -> None:
         "slots of the scan's resources.gpus fit, each with its own CUDA_VISIBLE_DEVICES",
     )
     p.set_defaults(handler=cmd_worker, worker_parser=p)
-    actions = p.add_subparsers(metavar="ACTION")
+    _register_user_data(p.add_subparsers(metavar="ACTION"))
+
+
+def _register_user_data(actions: SubParsers) -> None:
     ud = actions.add_parser(
         "user-data", help="print EC2 user-data that runs this worker under systemd"
     )
