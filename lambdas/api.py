@@ -15,7 +15,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from scanfleet import names
 from scanfleet.api import build_app
-from scanfleet.service import S3InputStore, ScanService
+from scanfleet.artifacts import S3InputStore
+from scanfleet.service import ScanService
 from scanfleet.store import DynamoDBTrialStore
 
 logger = Logger(service="scanfleet-api")

@@ -1,6 +1,7 @@
-"""The object store: checkpoint folders (upload, download, copy, manifest) in a local
-folder or S3, and downloads of stored objects. It imports nothing of scanfleet above
-the bottom floor; boto3 is imported only when no client is injected."""
+"""The object store, in a local folder or S3: checkpoint folders (upload, download, copy,
+manifest), the files uploaded with a scan (input stores), and downloads of stored
+objects. It imports nothing of scanfleet above the bottom floor; boto3 is imported only
+when no client is injected."""
 
 from scanfleet.artifacts._base import (
     MANIFEST,
@@ -12,6 +13,7 @@ from scanfleet.artifacts._base import (
     child_location,
 )
 from scanfleet.artifacts._copy import CheckpointCopier, checkpoint_store
+from scanfleet.artifacts._inputs import InputStore, LocalInputStore, S3InputStore
 from scanfleet.artifacts._local import LocalCheckpointStore
 from scanfleet.artifacts._s3 import S3CheckpointStore, download_objects
 
@@ -22,9 +24,12 @@ __all__ = [
     "CheckpointCopier",
     "CheckpointError",
     "CheckpointStore",
+    "InputStore",
     "LocalCheckpointStore",
+    "LocalInputStore",
     "ObjectsNotFoundError",
     "S3CheckpointStore",
+    "S3InputStore",
     "checkpoint_store",
     "child_location",
     "download_objects",

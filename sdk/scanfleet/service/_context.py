@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scanfleet.artifacts import InputStore
 from scanfleet.config import ScanConfig
 from scanfleet.errors import ScanFinishedError
 from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState, scan_id_of
 from scanfleet.search import SearchStrategy, strategy_for
-from scanfleet.service._inputs import InputStore
 from scanfleet.service._ports import ArtifactCopier, ScanLifecycle
 from scanfleet.store import ScanNotFoundError, TrialNotFoundError, TrialStore
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from scanfleet.artifacts import CheckpointCopier
+from scanfleet.artifacts import CheckpointCopier, InputStore
 from scanfleet.config import ScanConfig
 from scanfleet.records import (
     PruneDecision,
@@ -26,7 +26,6 @@ from scanfleet.records import (
 )
 from scanfleet.service._context import ServiceContext
 from scanfleet.service._dispatch import Dispatch
-from scanfleet.service._inputs import InputStore
 from scanfleet.service._ports import ArtifactCopier, QuietLifecycle, ScanLifecycle
 from scanfleet.service._results import Results
 from scanfleet.service._scans import Scans, ScanSummary

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 from scanfleet import names
+from scanfleet.artifacts import LocalInputStore, S3InputStore
 from scanfleet.config import ConfigError, load_config
-from scanfleet.errors import InvalidRequestError
 from scanfleet.runtime.inputs import (
     InputError,
     InputUnavailableError,
@@ -27,7 +27,7 @@ from scanfleet.runtime.inputs import (
     prepare,
     unsatisfied,
 )
-from scanfleet.service import LocalInputStore, S3InputStore, ScanService
+from scanfleet.service import ScanService
 from scanfleet.store import SQLiteTrialStore
 
 from tests.conftest import moto_s3
@@ -94,17 +94,6 @@ def test_a_requirements_file_is_sent_as_its_list(tmp_path: Path) -> None:
 
 
 # ---- the stores of uploaded scripts ------------------------------------------------------------
-
-
-def test_the_local_input_store_keeps_files_per_scan(tmp_path: Path) -> None:
-    store = LocalInputStore(tmp_path / "inputs")
-    uri = store.put("sc1", "train.py", b"print(1)\n")
-    assert uri.startswith("file://") and (tmp_path / "inputs" / "sc1" / "train.py").is_file()
-    store.delete("sc1")
-    assert not (tmp_path / "inputs" / "sc1").exists()
-    with pytest.raises(InvalidRequestError, match="not a file name") as refused:
-        store.put("sc1", "../escape.py", b"")
-    assert refused.value.status == 400 and not (tmp_path / "escape.py").exists()
 
 
 def test_a_script_uploaded_to_s3_is_what_the_worker_runs(s3: Any, tmp_path: Path) -> None:

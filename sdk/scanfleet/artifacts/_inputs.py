@@ -1,7 +1,7 @@
 """Where the files uploaded with a scan are kept: its ``script`` (Picsellia's run input),
 under ``inputs/<scan_id>/``. Locally a folder of the state directory; in AWS the stack's
 bucket. A scan's config then names its stored copy by URI (``file://`` or ``s3://``),
-which every worker fetches (``scanfleet.runtime.inputs``)."""
+which every worker fetches. The service is given one of these stores (``inputs``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from scanfleet.artifacts._s3 import s3_client
 from scanfleet.errors import InvalidRequestError
 
 MAX_NAME_BYTES = 255  # the longest file name Linux, macOS and S3 keys all accept
@@ -60,13 +61,9 @@ class S3InputStore(InputStore):
     boto3 imported, only when not given)."""
 
     def __init__(self, bucket: str, *, prefix: str = "inputs/", client: Any = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")
         self.bucket = bucket
         self.prefix = prefix
-        self.client = client
+        self.client = client if client is not None else s3_client()
 
     def put(self, scan_id: str, name: str, data: bytes) -> str:
         key = f"{self.prefix}{scan_id}/{checked_name(name)}"
