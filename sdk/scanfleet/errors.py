@@ -51,13 +51,6 @@ class ScanfleetError(Exception):
         self.api_message = message  # the text alone (the SDK's message adds status and code)
         self.details = details
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``error`` object of the API's answer."""
-        body: dict[str, Any] = {"code": str(self.code), "message": self.api_message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
-
     @property
     def status_code(self) -> int:
         """The HTTP status (also ``status``)."""
