@@ -3,9 +3,9 @@ server, and gives them back whole."""
 
 from __future__ import annotations
 
-from scanfleet.api._models import CURVE_PAGE_LIMIT
 from scanfleet.client import Client
 from scanfleet.records import TrialState
+from scanfleet.wire import CURVE_PAGE_LIMIT
 
 TRIALS = CURVE_PAGE_LIMIT + 5  # more curves than one page holds
 GRID = {
