@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from scanfleet.local.auth import TokenStore
 from scanfleet.names import HEADER_AUTHORIZATION
 from scanfleet.service import LocalInputStore, ScanService
 from scanfleet.store import SQLiteTrialStore
+from scanfleet.store._sqlite_integrity import ACCEPT_LOSS_ENV
 
 logger = logging.getLogger("scanfleet.local.server")
 
@@ -48,10 +50,12 @@ __all__ = ["MAX_BODY_BYTES", "LocalServer", "open_local_service", "proxy_event"]
 
 def open_local_service(state_dir: str | Path) -> ScanService:
     """The service of local mode: a SQLite store at ``<state_dir>/scanfleet.db``, uploaded
-    scripts under ``<state_dir>/inputs``."""
+    scripts under ``<state_dir>/inputs``. A store that lost writes in a crash is refused
+    (``StoreDamagedError``) unless ``SCANFLEET_ACCEPT_STORE_LOSS=1``."""
     Path(state_dir).mkdir(parents=True, exist_ok=True)
+    accept_loss = os.environ.get(ACCEPT_LOSS_ENV, "") not in ("", "0")
     return ScanService(
-        SQLiteTrialStore(Path(state_dir) / DB_FILE),
+        SQLiteTrialStore(Path(state_dir) / DB_FILE, accept_loss=accept_loss),
         inputs=LocalInputStore(Path(state_dir) / INPUTS_DIR),
     )
 
@@ -145,6 +149,8 @@ class LocalServer:
         if not self._closed:
             self._closed = True
             self.httpd.server_close()
+            if isinstance(self.service.store, SQLiteTrialStore):
+                self.service.store.close_cleanly()  # the WAL checkpointed into the file
 
     def __enter__(self) -> LocalServer:
         self.start()

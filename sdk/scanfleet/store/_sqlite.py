@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +36,12 @@ from scanfleet.store._base import (
     TrialNotFoundError,
 )
 from scanfleet.store._codec import dump, float_text, load
+from scanfleet.store._sqlite_integrity import (
+    StoreDamagedError,
+    end_session,
+    open_session,
+    wal_is_missing,
+)
 from scanfleet.store._transitions import TransitionStore
 
 _SCHEMA = """
@@ -84,17 +91,50 @@ class SQLiteTrialStore(TransitionStore):
         busy_timeout_s: how long one statement waits for another writer's lock before
             the transaction is retried.
         page_size: how many trials ``iter_trials`` reads per query.
+        accept_loss: open a file that lost committed writes (its WAL missing or damaged
+            after a crash) instead of refusing it (``_sqlite_integrity``).
+
+    Raises:
+        StoreDamagedError: the file lost writes or fails ``PRAGMA quick_check``.
     """
 
     def __init__(
-        self, path: str | Path, *, busy_timeout_s: float = 10.0, page_size: int = 500
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_s: float = 10.0,
+        page_size: int = 500,
+        accept_loss: bool = False,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.page_size = page_size
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        _retry_locked(lambda: self._conn().executescript(_SCHEMA))
+        wal_was_missing = wal_is_missing(self.path)  # before the first connection makes one
+        try:
+            _retry_locked(lambda: self._conn().executescript(_SCHEMA))
+            self._session_id = _retry_locked(
+                lambda: open_session(
+                    self._conn(),
+                    self.path,
+                    wal_was_missing=wal_was_missing,
+                    accept_loss=accept_loss,
+                )
+            )
+        except StoreDamagedError:
+            self.close()  # the file is left as it was found (the empty WAL made goes too)
+            raise
+        self._end_session = weakref.finalize(
+            self, end_session, self.path, self._session_id, os.getpid(), 1.0
+        )  # at exit or when the store is collected: a short wait, never a hang
+
+    def close_cleanly(self) -> None:
+        """A clean shutdown: checkpoint the WAL into the database file, record that this
+        store closed cleanly, close this thread's connection (``Raises`` nothing)."""
+        if self._end_session.detach() is not None:
+            end_session(self.path, self._session_id, os.getpid(), self._busy_timeout_s)
+        self.close()
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
