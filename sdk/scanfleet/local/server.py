@@ -34,8 +34,7 @@ from scanfleet.local._connections import (
 from scanfleet.local.auth import TokenStore
 from scanfleet.names import HEADER_AUTHORIZATION
 from scanfleet.service import LocalInputStore, ScanService
-from scanfleet.store import SQLiteTrialStore
-from scanfleet.store._sqlite_integrity import ACCEPT_LOSS_ENV
+from scanfleet.store import ACCEPT_LOSS_ENV, SQLiteTrialStore
 
 logger = logging.getLogger("scanfleet.local.server")
 

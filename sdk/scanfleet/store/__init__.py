@@ -15,9 +15,11 @@ from scanfleet.store._base import (
 )
 from scanfleet.store._dynamodb import DynamoDBTrialStore, StoreBusyError
 from scanfleet.store._sqlite import SQLiteTrialStore
+from scanfleet.store._sqlite_integrity import ACCEPT_LOSS_ENV, StoreDamagedError
 from scanfleet.store.dynamodb_layout import LAYOUT, TableLayout, create_table
 
 __all__ = [
+    "ACCEPT_LOSS_ENV",
     "LAYOUT",
     "DynamoDBTrialStore",
     "InsertResult",
@@ -26,6 +28,7 @@ __all__ = [
     "ScanExistsError",
     "ScanNotFoundError",
     "StoreBusyError",
+    "StoreDamagedError",
     "TableLayout",
     "TrialFinishedError",
     "TrialNotFoundError",
