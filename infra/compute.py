@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Size
+from aws_cdk import Annotations, Aws, Duration, IgnoreMode, RemovalPolicy, Size
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -30,17 +32,23 @@ from infra import nag
 from infra.api import TOKEN_KEY, Api
 from infra.data import CHECKPOINT_PREFIX, INPUTS_PREFIX
 from infra.network import Network
-from infra.paths import ROOT, WORKER_DOCKERFILE
+from infra.paths import DOCKERIGNORE, ROOT, WORKER_DOCKERFILE
 from infra.settings import Settings
 
 SPOT_RECLAIM_STATUS_REASON = "Host EC2*"
 FALLBACK_WORKER_IMAGE = "public.ecr.aws/docker/library/python:3.12-slim"
-# the Docker build context is the repository: leave out what is big and never copied in
-WORKER_CONTEXT_EXCLUDES = [
-    ".venv", ".git", "node_modules", "cdk.out", "build", ".scanfleet", "scanfleet-results",
-    "tests", "test-artifacts", "bench/out",
-    "**/__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "*.egg-info",
-]  # fmt: skip
+WORKER_PLATFORM = ecr_assets.Platform.LINUX_AMD64  # the GPU instances are x86_64
+
+
+def dockerignore_patterns(path: Path = DOCKERIGNORE) -> list[str]:
+    """The patterns of a ``.dockerignore`` file, comments and blank lines left out."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+# the Docker build context is the repository: what .dockerignore leaves out (big, never
+# copied in). One list: buildah/docker read the file, and so does the CDK asset.
+WORKER_CONTEXT_EXCLUDES = dockerignore_patterns()
 
 
 def retry_strategies() -> list[batch.RetryStrategy]:
@@ -204,7 +212,9 @@ class Compute(Construct):
             str(ROOT),
             file=str(WORKER_DOCKERFILE.relative_to(ROOT)),
             exclude=WORKER_CONTEXT_EXCLUDES,
+            ignore_mode=IgnoreMode.DOCKER,  # the patterns mean what they mean to docker
             build_args=build_args,
+            platform=WORKER_PLATFORM,  # never the deploying machine's (an arm64 laptop)
         )
 
     def _environment(

@@ -12,6 +12,7 @@ LAYER_DIR = ROOT / "build" / "lambda-layer"
 LAYER_MARKER = "scanfleet-layer.txt"  # written by build_layer once the folder is complete
 LAYER_PLACEHOLDER_DIR = ROOT / "infra" / "layer-placeholder"
 WORKER_DOCKERFILE = ROOT / "worker" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"  # the worker image's build-context excludes
 
 
 def lambda_handler(module: str, function: str = "handler") -> str:

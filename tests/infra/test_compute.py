@@ -79,6 +79,28 @@ def test_default_image_is_built_from_the_worker_dockerfile(synthesised: Synthesi
     assert images[0]["dockerFile"] == "worker/Dockerfile"
     # scanfleet is not on PyPI: the image installs the checkout it is built from
     assert images[0]["dockerBuildArgs"]["SCANFLEET_SPEC"] == ".[server]"
+    # built for the GPU instances, whatever machine deploys (an arm64 laptop too)
+    assert images[0]["platform"] == "linux/amd64"
+
+
+def test_the_image_context_leaves_out_what_dockerignore_lists(synthesised: Synthesised):
+    from infra.compute import WORKER_CONTEXT_EXCLUDES
+    from infra.paths import DOCKERIGNORE, ROOT
+
+    listed = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert listed == WORKER_CONTEXT_EXCLUDES  # one list: the file buildah and docker read
+    [manifest] = synthesised.outdir.glob("*.assets.json")
+    [image] = json.loads(manifest.read_text())["dockerImages"].values()
+    staged = synthesised.outdir / image["source"]["directory"]
+    assert (staged / "worker" / "Dockerfile").is_file() and (staged / "sdk").is_dir()
+    assert (ROOT / "tests").is_dir() and not (staged / "tests").exists()
+    for top in (".venv", "build", ".git", "node_modules", "cdk.out"):
+        assert not (staged / top).exists(), top
+    assert not list(staged.rglob("__pycache__"))
 
 
 def test_reaper_runs_on_a_schedule(synthesised: Synthesised):
