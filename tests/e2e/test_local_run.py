@@ -158,3 +158,77 @@ def test_validate_exits_2_listing_every_problem(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     ok = scanfleet("validate", str(EXAMPLES / "picsellia" / "scan.yaml"), cwd=tmp_path)
     assert ok.returncode == 0 and "9 trials will run" in ok.stdout
+
+
+EDITABLE_SCAN = """
+strategy: grid
+script: quick.py
+metric: {name: loss, goal: minimize}
+parameters:
+  a: {values: [1, 2]}
+"""
+QUICK_SCRIPT = """
+import scanfleet
+t = scanfleet.current_trial()
+t.complete(float(t.params["a"]))
+"""
+
+
+def quick_project(tmp_path: Path) -> Path:
+    project = tmp_path / "demo"
+    project.mkdir()
+    (project / "scan.yaml").write_text(EDITABLE_SCAN)
+    (project / "quick.py").write_text(QUICK_SCRIPT)
+    return project / "scan.yaml"
+
+
+def test_an_edited_config_gets_a_new_scan_and_its_own_results_folder(tmp_path: Path) -> None:
+    config = quick_project(tmp_path)
+    run = ("local", "run", str(config), "--workers", "1", "--plain")
+    first = scanfleet(*run, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr + first.stdout
+    out = tmp_path / "scanfleet-results" / "demo"
+    first_scan = (out / ".scan-id").read_text().strip()
+    assert len(rows(out / "trials.csv")) == 2
+
+    config.write_text(EDITABLE_SCAN.replace("[1, 2]", "[1, 2, 3]") + "  b: {values: [x]}\n")
+    second = scanfleet(*run, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr + second.stdout
+    new_scan = second.stdout.split("created a new scan ", 1)[1].split()[0]
+    assert new_scan != first_scan
+    new_out = Path("scanfleet-results") / f"demo-{new_scan}"
+    assert (
+        f"the config changed since the last run of demo; created a new scan {new_scan}"
+        f" (results in {new_out})"
+    ) in second.stdout
+    old_rows, new_rows = rows(out / "trials.csv"), rows(tmp_path / new_out / "trials.csv")
+    assert len(old_rows) == 2 and "param.b" not in old_rows[0]  # untouched
+    assert (out / ".scan-id").read_text().strip() == first_scan
+    assert len(new_rows) == 3 and {r["param.b"] for r in new_rows} == {"x"}
+    assert {r["trial_id"].rsplit("-", 1)[0] for r in new_rows} == {new_scan}
+
+    third = scanfleet(*run, cwd=tmp_path)  # the edited config again: its scan resumes
+    assert third.returncode == 0, third.stderr + third.stdout
+    assert f"scan {new_scan} (demo): resumed; results in {new_out}" in third.stdout
+    assert len(rows(tmp_path / new_out / "trials.csv")) == 3
+
+
+def test_local_run_keeps_its_state_folder_private(tmp_path: Path) -> None:
+    config = quick_project(tmp_path)
+    state = tmp_path / ".scanfleet"
+    state.mkdir(mode=0o755)
+    (state / "notes.txt").write_text("made by an older version")
+    os.chmod(state, 0o755)
+    os.chmod(state / "notes.txt", 0o644)
+    done = scanfleet("local", "run", str(config), "--workers", "1", "--plain", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr + done.stdout
+    paths = [state, *state.rglob("*")]
+    modes = {str(p.relative_to(state)): oct(p.stat().st_mode & 0o777) for p in paths}
+    assert any(name.endswith("quick.py") for name in modes)  # the uploaded script
+    assert {"scanfleet.db", "tokens.json", "notes.txt"} <= set(modes)
+    wrong = {
+        name: m
+        for name, m in modes.items()
+        if m != ("0o700" if (state / name).is_dir() else "0o600")
+    }
+    assert wrong == {}

@@ -5,6 +5,7 @@ which every worker fetches. The service is given one of these stores (``inputs``
 
 from __future__ import annotations
 
+import os
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -46,9 +47,11 @@ class LocalInputStore(InputStore):
 
     def put(self, scan_id: str, name: str, data: bytes) -> str:
         path = self.root / scan_id / checked_name(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = path.with_name(".upload.tmp")  # path.name + ".tmp" may exceed the name limit
-        tmp.write_bytes(data)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            os.fchmod(f.fileno(), 0o600)  # private to its user, as the state folder is
+            f.write(data)
         tmp.replace(path)
         return path.as_uri()
 

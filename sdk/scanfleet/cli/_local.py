@@ -81,7 +81,9 @@ def cmd_local_run(args: argparse.Namespace) -> int:
 def cmd_local_serve(args: argparse.Namespace) -> int:
     from scanfleet.local.auth import TokenStore
     from scanfleet.local.server import LocalServer, open_local_service
+    from scanfleet.local.state_dir import prepare_state_dir
 
+    prepare_state_dir(args.state)  # 0700, its files 0600
     tokens = TokenStore(args.state)
     server = LocalServer(open_local_service(args.state), tokens, host=args.host, port=args.port)
     print(f"scanfleet API on {server.url} (state in {args.state})")

@@ -20,7 +20,9 @@ def api_client(state_dir: str | Path = ".scanfleet") -> Iterator[Client]:
         return
     from scanfleet.local.auth import TokenStore
     from scanfleet.local.server import LocalServer, open_local_service
+    from scanfleet.local.state_dir import prepare_state_dir
 
+    prepare_state_dir(state_dir)  # 0700, its files 0600
     tokens = TokenStore(state_dir)
     with LocalServer(open_local_service(state_dir), tokens) as server:
         yield Client(url=server.url, token=tokens.default_token)

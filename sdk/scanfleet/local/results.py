@@ -1,5 +1,5 @@
 """The results folder of a local run: trials.csv (appended as trials finish), best.json,
-report.html (at the end)."""
+report.html (at the end), and ``.scan-id``: the one scan whose results it holds."""
 
 from __future__ import annotations
 
@@ -11,21 +11,55 @@ from typing import TYPE_CHECKING, Any
 
 from scanfleet.client import row_columns, trial_row
 from scanfleet.config import ScanConfig
-from scanfleet.records import SeedSummary, TrialRecord
+from scanfleet.records import SeedSummary, TrialRecord, scan_id_of
 
 if TYPE_CHECKING:
     from scanfleet.report import ScanResults
 
 SLOW_REPORT_S = 2.0  # past this, the run says how long the report took
+SCAN_ID_FILE = ".scan-id"  # the scan a results folder belongs to
+
+
+def folder_owner(folder: Path) -> str | None:
+    """The scan id a results folder belongs to: its ``.scan-id``; for a folder written
+    before the marker existed, the scan of the trials in its trials.csv (a trial id is
+    ``<scan id>-<hash>``); None for a folder that holds no results."""
+    marker = folder / SCAN_ID_FILE
+    if marker.is_file():
+        return marker.read_text().strip() or None
+    trials = folder / "trials.csv"
+    if not trials.is_file():
+        return None
+    with trials.open(newline="") as f:
+        scans = {scan_id_of(row.get("trial_id") or "") for row in csv.DictReader(f)}
+    if not scans:
+        return None
+    return scans.pop() if len(scans) == 1 else "several scans"
+
+
+def results_folder(out_dir: Path, name: str, scan_id: str) -> tuple[Path, bool]:
+    """The results folder of scan ``scan_id`` named ``name``: ``<out_dir>/<name>`` unless
+    that folder holds another scan's results (an edited config makes a new scan under the
+    same name), then ``<out_dir>/<name>-<scan_id>``. Returns the folder and whether it is
+    that second one. Results of two scans never share a folder."""
+    folder = out_dir / name
+    owner = folder_owner(folder)
+    if owner is None or owner == scan_id:
+        return folder, False
+    return out_dir / f"{name}-{scan_id}", True
 
 
 class ResultsWriter:
     """Appends each finished trial once, across restarts (rows already in the CSV are
     remembered), so a killed run keeps what it did and a resumed one never repeats a row."""
 
-    def __init__(self, folder: Path, config: ScanConfig) -> None:
+    def __init__(self, folder: Path, config: ScanConfig, scan_id: str) -> None:
+        owner = folder_owner(folder)
+        if owner is not None and owner != scan_id:
+            raise ValueError(f"{folder} holds the results of scan {owner}, not {scan_id}")
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
+        (folder / SCAN_ID_FILE).write_text(scan_id + "\n")
         self.csv_path = folder / "trials.csv"
         self.params = list(config.parameters)
         if config.seeds is not None and config.seeds.param not in self.params:

@@ -20,8 +20,9 @@ from typing import Any
 from scanfleet import names
 from scanfleet.config import load_config, local_inputs
 from scanfleet.local.auth import TokenStore, owner_id
-from scanfleet.local.results import ResultsWriter
+from scanfleet.local.results import ResultsWriter, results_folder
 from scanfleet.local.server import LocalServer, open_local_service
+from scanfleet.local.state_dir import prepare_state_dir
 from scanfleet.records import ScanStatus, TrialState
 from scanfleet.report import ScanResults
 from scanfleet.runtime.slots import gpu_devices, partition
@@ -91,6 +92,7 @@ class LocalRun:
         config, script_content = local_inputs(load_config(opts.config_path))
         name = opts.name or default_scan_name(opts.config_path)
         gpus = worker_gpus(opts.gpus, opts.workers, config.resources.gpus, os.environ)
+        prepare_state_dir(opts.state_dir)
         service = open_local_service(opts.state_dir)
         tokens = TokenStore(opts.state_dir)
         owner_token = tokens.default_token
@@ -100,13 +102,20 @@ class LocalRun:
         scan, created = service.create_scan(
             name, config, owner=owner, client_token=token, script_content=script_content
         )
-        out = opts.out_dir / name
-        results = ResultsWriter(out, config)
-        print(
-            f"scan {scan.scan_id} ({name}): {'created' if created else 'resumed'};"
-            f" results in {out}",
-            flush=True,
-        )
+        out, moved = results_folder(opts.out_dir, name, scan.scan_id)
+        results = ResultsWriter(out, config, scan.scan_id)
+        if created and moved:
+            print(
+                f"the config changed since the last run of {name}; created a new scan"
+                f" {scan.scan_id} (results in {out})",
+                flush=True,
+            )
+        else:
+            print(
+                f"scan {scan.scan_id} ({name}): {'created' if created else 'resumed'};"
+                f" results in {out}",
+                flush=True,
+            )
         self._requeue_orphans(service, scan.scan_id, owner)
         self._install_signal_handlers()
         with LocalServer(service, tokens) as server:
