@@ -10,6 +10,7 @@ from scanfleet.config._parameters import (
     IntUniformParam,
     LogUniformParam,
     ParameterSpec,
+    Scalar,
     UniformParam,
 )
 from scanfleet.config._schema import (
@@ -58,6 +59,7 @@ __all__ = [
     "Requirement",
     "Resources",
     "Retries",
+    "Scalar",
     "ScanConfig",
     "Seeds",
     "Strategy",

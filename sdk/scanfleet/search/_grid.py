@@ -6,8 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from scanfleet.config import CategoricalParam, ConstantParam, ScanConfig
-from scanfleet.config._parameters import Scalar
+from scanfleet.config import CategoricalParam, ConstantParam, Scalar, ScanConfig
 from scanfleet.records import ScanRecord, TrialRecord
 from scanfleet.search._base import SearchStrategy, Suggestion
 from scanfleet.search._grid_positions import GridPositions, expand, fires, value_key

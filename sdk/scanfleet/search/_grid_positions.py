@@ -88,7 +88,8 @@ class GridPositions:
     def _classify(self, name: str, axis: Sequence[Any]) -> None:
         tested = [when[name] for when, _ in self.conditions if name in when]
         classes: dict[tuple[bool, ...], int] = {}
-        class_of, members = [], []
+        class_of: list[int] = []
+        members: list[list[int]] = []
         for d, value in enumerate(axis):
             signature = tuple(value in vals for vals in tested)
             c = classes.setdefault(signature, len(classes))
