@@ -3,6 +3,12 @@ server runs) and one API Gateway REST API per way in, both proxying every path t
 (SigV4, for callers with AWS credentials) and scanfleet tokens through a Lambda token
 authorizer (agents outside AWS). Stage throttling, JSON access logs and X-Ray on both.
 
+Access logs need the region's API Gateway CloudWatch role (``AWS::ApiGateway::Account``, an
+account-level setting): without it the stage fails to create and the stack rolls back in a
+region where nobody set it. So the construct sets it, once for both APIs, with a role of its
+own that is kept when the stack is deleted (other APIs of the account may log through it).
+``apiAccessLogs=false`` turns the access logs off and leaves the account setting alone.
+
 The construct makes its functions and gives them what they use: the table, the bucket's
 ``inputs/`` and ``checkpoints/`` prefixes, the token secret. Others get access through it:
 :meth:`Api.grant_invoke` (the IAM endpoint) and :attr:`Api.token_secret`.
@@ -44,12 +50,15 @@ _ACCESS_LOG_FIELDS = apigw.AccessLogFormat.json_with_standard_fields(
 
 @dataclass(frozen=True)
 class StageLimits:
-    """Stage throttling (requests per second, burst) and how long access logs are kept."""
+    """Stage throttling (requests per second, burst), whether the stages write access logs
+    (and the stack sets the account's API Gateway CloudWatch role) and how long they are
+    kept."""
 
     rate_limit: int
     burst_limit: int
     log_retention: logs.RetentionDays
     removal_policy: RemovalPolicy
+    access_logs: bool = True
 
 
 class Api(Construct):
@@ -96,6 +105,9 @@ class Api(Construct):
         self.iam_api: apigw.LambdaRestApi | None = None
         self.token_api: apigw.LambdaRestApi | None = None
         self.authorizer: lambda_.Function | None = None
+        self.account: apigw.CfnAccount | None = (
+            self._cloud_watch_role() if limits.access_logs else None
+        )
         if auth_mode in ("iam", "both"):
             iam_auth = apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
             self.iam_api = self._rest_api("", "iam", iam_auth, limits)
@@ -136,6 +148,28 @@ class Api(Construct):
         )
         nag.acknowledge(role, nag.JOB_ROLE)
 
+    def _cloud_watch_role(self) -> apigw.CfnAccount:
+        """The role API Gateway writes logs with, set as the region's (one per account and
+        region, so one for both APIs; CDK's ``cloud_watch_role=True`` would make one per API,
+        fighting over the setting). Kept when the stack is deleted: the setting outlives it."""
+        role = iam.Role(
+            self,
+            "CloudWatchRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway writes the account's API logs to CloudWatch",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                )
+            ],
+        )
+        role.apply_removal_policy(RemovalPolicy.RETAIN)
+        nag.acknowledge(role, nag.API_CLOUDWATCH_ROLE)
+        account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
+        account.apply_removal_policy(RemovalPolicy.RETAIN)
+        account.node.add_dependency(role)
+        return account
+
     def _token_auth(self) -> apigw.MethodOptions:
         assert self.authorizer is not None
         authorizer = apigw.TokenAuthorizer(
@@ -152,29 +186,40 @@ class Api(Construct):
     def _rest_api(
         self, prefix: str, auth: str, method_options: apigw.MethodOptions, limits: StageLimits
     ) -> apigw.LambdaRestApi:
-        """``<prefix>RestApi`` and its ``<prefix>AccessLogs``, proxying to the handler."""
-        access_logs = logs.LogGroup(
-            self,
-            f"{prefix}AccessLogs",
-            retention=limits.log_retention,
-            removal_policy=limits.removal_policy,
-        )
-        return apigw.LambdaRestApi(
+        """``<prefix>RestApi`` (and its ``<prefix>AccessLogs`` when the stages log),
+        proxying to the handler."""
+        access: dict[str, object] = {}
+        if self.account is not None:
+            access_logs = logs.LogGroup(
+                self,
+                f"{prefix}AccessLogs",
+                retention=limits.log_retention,
+                removal_policy=limits.removal_policy,
+            )
+            access = {
+                "access_log_destination": apigw.LogGroupLogDestination(access_logs),
+                "access_log_format": _ACCESS_LOG_FIELDS,
+            }
+        api = apigw.LambdaRestApi(
             self,
             f"{prefix}RestApi",
             handler=self.handler,
             proxy=True,
             description=f"scanfleet API ({auth} auth)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,
+            cloud_watch_role=False,  # the construct sets the account's role, once
             default_method_options=method_options,
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
                 throttling_rate_limit=limits.rate_limit,
                 throttling_burst_limit=limits.burst_limit,
-                access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=_ACCESS_LOG_FIELDS,
                 tracing_enabled=True,
                 metrics_enabled=True,
+                **access,  # type: ignore[arg-type]
             ),
         )
+        if self.account is not None:  # the stage logs only once the role is the region's
+            api.deployment_stage.node.add_dependency(self.account)
+        else:
+            nag.acknowledge(api, nag.NO_ACCESS_LOGS)
+        return api

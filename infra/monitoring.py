@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -54,6 +55,17 @@ class Monitoring(Construct):
             raise ValueError(f"at most {_MAX_METRICS_PER_EXPRESSION} functions per error alarm")
         self.alarm_topic = sns.Topic(
             self, "Alarms", display_name="scanfleet alarms", enforce_ssl=True
+        )
+        # enforce_ssl writes a topic policy (the TLS Deny) that replaces SNS's default one:
+        # CloudWatch must then be allowed to publish, from this account's alarms only
+        self.alarm_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alarm_topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
         )
         if alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))

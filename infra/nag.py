@@ -30,12 +30,28 @@ STACK_WIDE: dict[str, str] = {
         "(and cost) left to the operator"
     ),
     "AwsSolutions-APIG6": (
-        "JSON access logs are on for every request; execution logging needs the account-wide "
-        "API Gateway CloudWatch role, which this stack must not take over"
+        "JSON access logs (on by default) and the Lambda's structured logs record every "
+        "request; execution logs would go to log groups API Gateway creates itself, outside "
+        "the stack, kept forever and paid per byte"
     ),
     "AwsSolutions-COG4": (
         "callers authenticate with IAM (SigV4) or with scanfleet tokens through a Lambda "
         "authorizer; scanfleet has no user pool"
+    ),
+}
+
+API_CLOUDWATCH_ROLE: dict[str, str] = {
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AmazonAPIGatewayPushToCloudWatchLogs]": (
+        "the account's API Gateway CloudWatch role (needed for access logs) uses the AWS "
+        "managed policy API Gateway documents for it: create and write log groups only"
+    ),
+}
+
+NO_ACCESS_LOGS: dict[str, str] = {
+    "AwsSolutions-APIG1": (
+        "apiAccessLogs=false: the operator turned the stages' access logs off, so the stack "
+        "leaves the account's API Gateway CloudWatch role alone; the Lambda logs each request"
     ),
 }
 

@@ -55,6 +55,13 @@ CONTEXT: tuple[ContextKey, ...] = (
         "API auth: iam (SigV4), token (scanfleet tokens through a Lambda authorizer) or both "
         "(two endpoints: ApiUrl for IAM, AgentApiUrl for tokens)",
     ),
+    ContextKey(
+        "apiAccessLogs",
+        True,
+        "JSON access logs of the API stages; they need the region's API Gateway CloudWatch "
+        "role, which the stack then sets (AWS::ApiGateway::Account, kept when the stack is "
+        "deleted); false: no access logs, the account setting left alone",
+    ),
     ContextKey("logRetentionDays", 30, "retention of every log group, in days"),
     ContextKey(
         "removalPolicy",
@@ -101,6 +108,7 @@ class Settings:
     on_demand_max_vcpus: int
     vpc_id: str | None
     auth_mode: AuthMode
+    api_access_logs: bool
     log_retention_days: int
     removal_policy: str
     worker_image: str | None
@@ -127,6 +135,7 @@ class Settings:
             on_demand_max_vcpus=_int(raw, "onDemandMaxVcpus", low=1),
             vpc_id=_optional_text(raw, "vpcId"),
             auth_mode=_choice(raw, "authMode", AUTH_MODES),  # type: ignore[arg-type]
+            api_access_logs=_bool(raw, "apiAccessLogs"),
             log_retention_days=_retention(raw, "logRetentionDays"),
             removal_policy=_choice(raw, "removalPolicy", REMOVAL_POLICIES),
             worker_image=_optional_text(raw, "workerImage"),

@@ -67,7 +67,13 @@ class ScanfleetStack(Stack):
         """The API, the Batch compute its trials run on, and the state machine that feeds it;
         the API may start and stop the scan executions."""
         settings, data = self.settings, self.data
-        limits = StageLimits(settings.api_rate_limit, settings.api_burst_limit, retention, removal)
+        limits = StageLimits(
+            settings.api_rate_limit,
+            settings.api_burst_limit,
+            retention,
+            removal,
+            access_logs=settings.api_access_logs,
+        )
         self.api = Api(
             self,
             "Api",

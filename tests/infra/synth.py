@@ -23,6 +23,7 @@ ALT_CONTEXT: dict[str, Any] = {
     "onDemandFallback": "true",
     "onDemandMaxVcpus": "16",
     "authMode": "token",
+    "apiAccessLogs": "false",
     "logRetentionDays": "7",
     "removalPolicy": "destroy",
     "workerImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:v3",

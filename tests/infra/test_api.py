@@ -69,3 +69,24 @@ def test_token_auth_only_makes_one_api_and_workers_get_the_token(synthesised_alt
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert env["SCANFLEET_AUTH"] == "token"
     assert [s["Name"] for s in container["Secrets"]] == ["SCANFLEET_TOKEN"]
+
+
+def test_access_logs_come_with_the_accounts_api_gateway_cloudwatch_role(synthesised: Synthesised):
+    # a stage with access logs fails to create in a region whose API Gateway has no
+    # CloudWatch role: the stack sets one, once for both APIs, kept when it is deleted
+    [(account_id, account)] = synthesised.resources("AWS::ApiGateway::Account").items()
+    assert account["DeletionPolicy"] == "Retain"
+    [role] = synthesised.referenced(account["Properties"]["CloudWatchRoleArn"], "AWS::IAM::Role")
+    assert role["DeletionPolicy"] == "Retain"
+    [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in str(role["Properties"]["ManagedPolicyArns"])
+    for stage in synthesised.resources("AWS::ApiGateway::Stage").values():
+        assert "AccessLogSetting" in stage["Properties"]
+        assert account_id in stage["DependsOn"]  # the stage logs once the role is set
+
+
+def test_access_logs_off_leaves_the_account_setting_alone(synthesised_alt: Synthesised):
+    assert not synthesised_alt.resources("AWS::ApiGateway::Account")
+    stage = synthesised_alt.one("AWS::ApiGateway::Stage")["Properties"]
+    assert "AccessLogSetting" not in stage

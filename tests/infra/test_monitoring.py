@@ -92,3 +92,19 @@ def test_alarm_topic_is_tls_only_and_mails_the_operator_when_asked(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for s in policy["Statement"]
     )
+
+
+def test_cloudwatch_alarms_may_publish_to_the_tls_only_topic_from_this_account_only(
+    synthesised: Synthesised,
+):
+    # enforce_ssl's topic policy replaces SNS's default one: without an Allow for CloudWatch
+    # the alarm e-mails would never be sent
+    policy = synthesised.one("AWS::SNS::TopicPolicy")["Properties"]
+    statements = policy["PolicyDocument"]["Statement"]
+    [allow] = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    [topic] = synthesised.referenced(policy["Topics"], "AWS::SNS::Topic")
+    assert synthesised.referenced(allow["Resource"], "AWS::SNS::Topic") == [topic]
+    assert [s["Effect"] for s in statements].count("Deny") == 1  # the TLS Deny stays
