@@ -11,9 +11,40 @@ import math
 import secrets
 import time
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+# ---- metric values on the wire --------------------------------------------------------------
+
+_NON_FINITE_TEXT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def encode_metric_value(value: float) -> float | str:
+    """A metric value as strict JSON carries it: NaN, inf and -inf (a diverged run) as the
+    strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``; a finite number as itself. The one
+    encoding of the API's answers; ``decode_metric_value`` reads it back."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def decode_metric_value(value: Any) -> Any:
+    """``encode_metric_value`` undone: the three strings become floats (anything else is
+    left to float validation)."""
+    if isinstance(value, str) and value in _NON_FINITE_TEXT:
+        return _NON_FINITE_TEXT[value]
+    return value
+
+
+MetricValue = Annotated[
+    float,
+    BeforeValidator(decode_metric_value),
+    PlainSerializer(encode_metric_value, return_type=Any, when_used="json"),
+]
+"""A float that may be NaN or infinite, written to JSON by ``encode_metric_value``."""
 
 
 class TrialState(StrEnum):
@@ -93,7 +124,10 @@ class TrialRecord(BaseModel):
     worker_id: str | None = None
     lease_expires_at: float | None = None
     checkpoint: Checkpoint | None = None
-    values: dict[str, float] = Field(default_factory=dict, description="final metrics")
+    values: dict[str, MetricValue] = Field(
+        default_factory=dict,
+        description='final metrics (a pruned trial\'s last value may be "NaN" or "[-]Infinity")',
+    )
     last_step: int | None = None
     prune_decision: PruneDecision | None = None
     failure_reason: str | None = None

@@ -63,7 +63,7 @@ from scanfleet.names import (
     PayloadKey,
     scans_metric,
 )
-from scanfleet.records import ScanRecord, SeedSummary, TrialRecord, TrialState
+from scanfleet.records import MetricValue, ScanRecord, SeedSummary, TrialRecord, TrialState
 
 # ---- error codes -----------------------------------------------------------------------------
 
@@ -184,8 +184,9 @@ class IntermediateValues(BaseModel):
     """One page of ``GET /scans/{id}/intermediate-values``: one metric's curves by trial."""
 
     metric: str
-    trials: dict[str, dict[int, float]] = Field(
-        default_factory=dict, description="{trial_id: {step: value}}"
+    trials: dict[str, dict[int, MetricValue]] = Field(
+        default_factory=dict,
+        description='{trial_id: {step: value}}; a value may be "NaN", "Infinity", "-Infinity"',
     )
     next_after: int | None = Field(
         None, description="more curves follow: ask again with after=next_after; None: the last page"

@@ -4,6 +4,7 @@ pruned, failed or re-queued against its budgets)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from scanfleet.errors import InvalidValuesError, ScanFinishedError
@@ -126,8 +127,12 @@ class Trials:
         of several (``metrics``) that is not given is the last value the trial reported
         for it.
 
+        A metric that is NaN or infinite (a diverged run) fails the trial for good, with
+        the reason ``metric <name> is nan`` (as Optuna fails a trial whose objective
+        returns NaN).
+
         Raises:
-            InvalidValuesError: a metric of the scan is missing or not a finite number.
+            InvalidValuesError: a metric of the scan is missing or not a number.
             TrialFinishedError, LeaseLostError.
         """
         ctx = self.ctx
@@ -141,6 +146,10 @@ class Trials:
                 curve = ctx.store.intermediate_values(scan.scan_id, name).get(trial_id)
                 if curve:
                     values = {**values, name: curve[max(curve)]}
+        diverged = _first_non_finite(values)
+        if diverged is not None:  # as Optuna fails a trial whose objective returns NaN
+            reason = f"metric {diverged[0]} is {diverged[1]}"
+            return self.fail(trial_id, reason, owner=owner, attempt=attempt, retry=False)
         checked = _finite_values(values, required=required)
         trial = ctx.store.finish_trial(
             trial_id,
@@ -213,6 +222,14 @@ class Trials:
         )
         finish_scan_if_done(ctx, scan.scan_id)
         return failed
+
+
+def _first_non_finite(values: dict[str, Any]) -> tuple[str, float] | None:
+    """The first metric whose value is NaN or infinite (a diverged run), if any."""
+    for name, value in values.items():
+        if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
+            return name, value
+    return None
 
 
 def _finite_values(values: dict[str, Any], *, required: list[str]) -> dict[str, float]:
