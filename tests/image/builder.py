@@ -82,15 +82,16 @@ class Buildah:
         )  # fmt: skip
         return IMAGE_TAG
 
-    def image_size_mb(self, tag: str) -> float:
-        size = self("inspect", "--type", "image", "--format", "{{.Size}}", tag, check=False)
-        return int(size) / 1e6 if size.isdigit() else float("nan")
+    def image_size(self, tag: str) -> str:
+        """The size buildah reports for ``tag`` ("540 MB")."""
+        for image in json.loads(self("images", "--json")):
+            if tag in image["names"]:
+                return str(image["size"])
+        return "unknown"
 
     def entrypoint(self, tag: str) -> list[str]:
-        raw = self(
-            "inspect", "--type", "image", "--format", "{{json .Docker.Config.Entrypoint}}", tag
-        )
-        return list(json.loads(raw))
+        config = json.loads(self("inspect", "--type", "image", tag))
+        return list(config["Docker"]["config"]["Entrypoint"])
 
     def run(
         self, container: str, argv: list[str], env: dict[str, str], timeout: float = 120

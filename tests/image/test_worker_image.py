@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Buildah, s
     buildah = Buildah(root)
     tag = buildah.build_worker(root / "pip.conf")
     yield buildah, tag
-    print(f"image test timings (s): {buildah.timings}; image {buildah.image_size_mb(tag):.0f} MB")
+    print(f"image test timings (s): {buildah.timings}; image {buildah.image_size(tag)}")
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -90,7 +92,7 @@ def test_the_image_runs_a_trial_to_the_end(
         buildah("rm", container)
     assert code == names.ExitCode.OK, buildah.last_output
     (trial,) = scan.trials()
-    assert trial.record.state is TrialState.COMPLETED and trial.record.value == 6.0
+    assert trial.record.state is TrialState.COMPLETED and trial.record.values == {"steps": 6.0}
 
 
 def test_the_image_checkpoints_and_exits_75_on_a_spot_notice(
@@ -98,16 +100,32 @@ def test_the_image_checkpoints_and_exits_75_on_a_spot_notice(
 ) -> None:
     buildah, tag = built
     metadata = FakeMetadata()
-    metadata.announce()  # the two-minute notice is already up when the job starts
     scan, trial_id = queued_trial(local_api, steps=10_000)
     container = container_with_script(buildah, tag, tmp_path)
-    try:
-        env = job_env(local_api, trial_id, **{names.ENV_METADATA_URL: metadata.url})
-        code = buildah.run(container, buildah.entrypoint(tag), env)
-    finally:
-        buildah("rm", container)
-        metadata.close()
+    env = job_env(local_api, trial_id, **{names.ENV_METADATA_URL: metadata.url})
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(buildah.run, container, buildah.entrypoint(tag), env)
+        try:
+            wait_until(lambda: first_trial(scan).checkpoint is not None, job)
+            metadata.announce()  # Spot's two-minute notice, while the trial trains
+            code = job.result(timeout=120)
+        finally:
+            metadata.close()
+    buildah("rm", container)
     assert code == names.ExitCode.INTERRUPTED == 75, buildah.last_output
+    trial = first_trial(scan)
+    assert (trial.state, trial.preemptions) == (TrialState.QUEUED, 1), trial
+    assert trial.checkpoint is not None and trial.checkpoint.step >= 5
+
+
+def first_trial(scan: Any) -> Any:
     (trial,) = scan.trials()
-    assert trial.record.state is TrialState.QUEUED and trial.record.preemptions == 1
-    assert trial.record.checkpoint is not None
+    return trial.record
+
+
+def wait_until(predicate: Callable[[], bool], job: Future[int], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert not job.done(), f"the job ended first: {job.result()}"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
