@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]  # infra/ and scanfleet/ without an install
 
 from infra.app import build_app  # noqa: E402
+from infra.lambdas import LayerNotBuiltError  # noqa: E402
+from infra.settings import SettingsError  # noqa: E402
 
 if __name__ == "__main__":
     app = cdk.App()
-    build_app(app, env=os.environ)
+    try:
+        build_app(app, env=os.environ)
+    except (LayerNotBuiltError, SettingsError) as error:  # what to do, not a traceback
+        sys.exit(f"error: {error}")
     app.synth()

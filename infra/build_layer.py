@@ -32,6 +32,19 @@ def requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
     return [*kept, *_EXTRA_FOR_LAMBDA]
 
 
+def built_for(layer_dir: Path = LAYER_DIR) -> list[str] | None:
+    """The requirements the layer in ``layer_dir`` was built for (its marker file, written
+    last), or None when it is not built."""
+    marker = layer_dir / LAYER_MARKER
+    if not marker.is_file():
+        return None
+    return [line for line in marker.read_text().splitlines() if line.strip()]
+
+
+def write_marker(layer_dir: Path, reqs: list[str]) -> None:
+    (layer_dir / LAYER_MARKER).write_text("\n".join(reqs) + "\n")
+
+
 def pip_command(target: Path, reqs: list[str]) -> list[str]:
     return [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
@@ -46,7 +59,7 @@ def build(out: Path = LAYER_DIR) -> Path:
     reqs = requirements()
     subprocess.run(pip_command(out / "python", reqs), check=True)
     prune(out / "python")
-    (out / LAYER_MARKER).write_text("\n".join(reqs) + "\n")
+    write_marker(out, reqs)
     return out
 
 

@@ -5,9 +5,11 @@ from them by ``infra.paths.lambda_handler``, the one place that knows the conven
 
 The code asset is ``sdk/scanfleet`` and ``lambdas/``, copied at synth time by a local
 bundler (no Docker). Third-party packages (pydantic, PyYAML, optuna, Powertools) come from
-a layer folder that ``python -m infra.build_layer`` fills with Linux wheels; without it the
-synth still works (offline, in tests) with an empty placeholder layer and a warning, and
-``scanfleet deploy`` always builds it first.
+a layer folder that ``python -m infra.build_layer`` fills with Linux wheels (``scanfleet
+deploy`` runs it first). There is no empty stand-in: without a built layer, or with one
+built for other requirements than ``pyproject.toml``'s, the synth stops with
+:class:`LayerNotBuiltError`, which says how to build it. So plain ``cdk deploy`` and
+``scanfleet deploy`` deploy the same layer, or nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Any
 
 import jsii
 from aws_cdk import (
-    Annotations,
     AssetHashType,
     BundlingOptions,
     DockerImage,
@@ -34,14 +35,8 @@ from constructs import Construct
 from scanfleet import names
 
 from infra import nag
-from infra.paths import (
-    LAMBDAS_DIR,
-    LAYER_DIR,
-    LAYER_MARKER,
-    LAYER_PLACEHOLDER_DIR,
-    SDK_PACKAGE_DIR,
-    lambda_handler,
-)
+from infra.build_layer import built_for, requirements
+from infra.paths import LAMBDAS_DIR, LAYER_DIR, SDK_PACKAGE_DIR, lambda_handler
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
@@ -69,18 +64,32 @@ def source_code() -> lambda_.Code:
     )
 
 
-def layer_is_built(layer_dir: Path = LAYER_DIR) -> bool:
-    return (layer_dir / LAYER_MARKER).is_file()
+class LayerNotBuiltError(RuntimeError):
+    """The dependencies layer folder is missing, incomplete or stale; the message says how
+    to build it."""
+
+
+def check_layer(layer_dir: Path = LAYER_DIR) -> None:
+    """Raise :class:`LayerNotBuiltError` unless ``layer_dir`` is a complete layer built for
+    the requirements ``pyproject.toml`` names now."""
+    build = "run `python -m infra.build_layer` (scanfleet deploy runs it), then synthesise again"
+    wanted = requirements()
+    found = built_for(layer_dir)
+    if found is None:
+        raise LayerNotBuiltError(
+            f"the Lambda dependencies layer {layer_dir} is not built, and a stack without it "
+            f"would deploy Lambdas that cannot import their dependencies: {build}"
+        )
+    if found != wanted:
+        changed = sorted(set(found) ^ set(wanted))
+        raise LayerNotBuiltError(
+            f"the Lambda dependencies layer {layer_dir} was built for other requirements "
+            f"than pyproject.toml's (differing: {', '.join(changed)}): {build}"
+        )
 
 
 def dependencies_layer(scope: Construct, layer_dir: Path = LAYER_DIR) -> lambda_.LayerVersion:
-    if not layer_is_built(layer_dir):
-        Annotations.of(scope).add_warning_v2(
-            "scanfleet:layer-not-built",
-            f"{layer_dir} is not built: the Lambdas would lack their dependencies. Run "
-            "`python -m infra.build_layer` (scanfleet deploy does) before deploying.",
-        )
-        layer_dir = LAYER_PLACEHOLDER_DIR
+    check_layer(layer_dir)
     return lambda_.LayerVersion(
         scope,
         "Dependencies",

@@ -10,7 +10,6 @@ SDK_PACKAGE_DIR = ROOT / "sdk" / "scanfleet"  # staged as `scanfleet/` in the co
 LAMBDAS_DIR = ROOT / "lambdas"  # staged as `lambdas/` beside it
 LAYER_DIR = ROOT / "build" / "lambda-layer"
 LAYER_MARKER = "scanfleet-layer.txt"  # written by build_layer once the folder is complete
-LAYER_PLACEHOLDER_DIR = ROOT / "infra" / "layer-placeholder"
 WORKER_DOCKERFILE = ROOT / "worker" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"  # the worker image's build-context excludes
 

@@ -22,4 +22,4 @@ def synthesised() -> Synthesised:
 
 @pytest.fixture(scope="session")
 def synthesised_alt() -> Synthesised:
-    return synthesise_once(tuple(ALT_CONTEXT.items()), layer_built=False)
+    return synthesise_once(tuple(ALT_CONTEXT.items()))

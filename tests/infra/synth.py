@@ -92,32 +92,34 @@ class Synthesised:
         return Template.from_json(self.template)
 
 
-@functools.cache
-def synthesise_once(
-    context: tuple[tuple[str, Any], ...] = (), *, layer_built: bool = True
-) -> Synthesised:
-    """The app synthesised with ``context`` (pairs, so it can be a cache key), into a fresh
-    temporary folder; the same object for the same arguments for the rest of the process.
+def stand_in_layer(folder: Path) -> Path:
+    """A tiny dependencies layer in ``folder/layer``, complete as far as the stack can tell
+    (its marker names pyproject's requirements): what a deploy has after ``python -m
+    infra.build_layer``, without PyPI. Never the real ``build/lambda-layer``, so the template
+    does not depend on what this machine holds."""
+    from infra.build_layer import requirements, write_marker
 
-    ``layer_built``: synthesise with a small stand-in for a built dependencies layer (what a
-    deploy has), else with none (the placeholder layer and a warning); never with whatever
-    ``build/`` holds on this machine, so the template does not depend on it.
-    """
+    layer = folder / "layer"
+    (layer / "python").mkdir(parents=True, exist_ok=True)
+    (layer / "python" / "stand_in.py").write_text("# a built layer, for the tests\n")
+    write_marker(layer, requirements())
+    return layer
+
+
+@functools.cache
+def synthesise_once(context: tuple[tuple[str, Any], ...] = ()) -> Synthesised:
+    """The app synthesised with ``context`` (pairs, so it can be a cache key) and a
+    :func:`stand_in_layer`, into a fresh temporary folder; the same object for the same
+    arguments for the rest of the process."""
     import aws_cdk as cdk
 
     from infra.app import build_app
-    from infra.paths import LAYER_MARKER
 
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="scanfleet-cdk-"))
     atexit.register(shutil.rmtree, work, ignore_errors=True)
-    layer = work / "layer"
-    if layer_built:
-        (layer / "python").mkdir(parents=True)
-        (layer / "python" / "stand_in.py").write_text("# a built layer, for the tests\n")
-        (layer / LAYER_MARKER).write_text("stand-in\n")
     app = cdk.App(outdir=str(work / "cdk.out"), context=dict(context))
-    stack = build_app(app, env={}, layer_dir=layer)
+    stack = build_app(app, env={}, layer_dir=stand_in_layer(work))
     assembly = app.synth()
     template = assembly.get_stack_by_name(stack.stack_name).template
     seconds = time.perf_counter() - started

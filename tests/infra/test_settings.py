@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.settings import CONTEXT, DEFAULTS, Settings, SettingsError, context_table
-from tests.infra.synth import Synthesised
+from tests.infra.synth import Synthesised, stand_in_layer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 
@@ -56,7 +56,7 @@ def test_vpc_id_without_an_account_says_what_to_set(tmp_path: Path):
 
     app = cdk.App(outdir=str(tmp_path), context={"vpcId": "vpc-0123456789abcdef0"})
     with pytest.raises(SettingsError, match="context vpcId: .*CDK_DEFAULT_ACCOUNT"):
-        build_app(app, env={})
+        build_app(app, env={}, layer_dir=stand_in_layer(tmp_path))
 
 
 def test_docs_show_every_context_key_with_its_default():
@@ -121,7 +121,11 @@ def test_an_existing_vpc_is_used_with_its_private_subnets(tmp_path: Path):
         outdir=str(tmp_path),
         context={"vpcId": vpc_id, "workerImage": "python:3.12-slim", key: lookup},
     )
-    stack = build_app(app, env={"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region})
+    stack = build_app(
+        app,
+        env={"CDK_DEFAULT_ACCOUNT": account, "CDK_DEFAULT_REGION": region},
+        layer_dir=stand_in_layer(tmp_path),
+    )
     template = app.synth().get_stack_by_name(stack.stack_name).template
     resources = template["Resources"].values()
     assert not [r for r in resources if r["Type"].startswith("AWS::EC2::VPC")]
