@@ -47,7 +47,13 @@ from scanfleet.runtime import inputs, scratch
 from scanfleet.runtime.checkpoints import CheckpointError, checkpoint_store, checkpoint_url_from
 from scanfleet.runtime.outcome import Action, FlapGuard, Outcome, Transition, transition_for
 from scanfleet.runtime.spot import SpotNotice, SpotWatcher, notice_deadline, watcher_from
-from scanfleet.runtime.supervisor import RunFiles, Supervisor, build_command, on_stop_signals
+from scanfleet.runtime.supervisor import (
+    RunFiles,
+    Supervisor,
+    build_command,
+    metric_pattern,
+    on_stop_signals,
+)
 
 log = logging.getLogger("scanfleet.agent")
 
@@ -107,17 +113,12 @@ class Agent:
         """The worker at work: its scratch folder (the folders of workers killed outright
         are removed first, docs/worker.md), its signal handlers and its Spot watcher.
         Yields whether to go on (False: a stop or a Spot notice came first)."""
-        scratch.sweep(self.scratch_dir)
-        folder = self.scratch_dir / self.worker_id
-        scratch.claim(folder)
-        try:
+        with scratch.worker_folder(self.scratch_dir, self.worker_id):
             on_stop_signals(self._on_signal)
             if self.watcher is not None:  # a notice already pending stops us before a claim
                 self.watcher.check()
                 self.watcher.start()
             yield not self._stop.is_set()
-        finally:
-            scratch.release(folder)
 
     @property
     def stopping(self) -> bool:
@@ -211,29 +212,29 @@ class Agent:
     def run_trial(
         self, trial: Trial, config: ScanConfig, pattern: re.Pattern[str] | None
     ) -> Outcome:
-        """Restore the trial's checkpoint, then run its script under a heartbeat."""
+        """Under a heartbeat (from the claim on: a large checkpoint may take longer than a
+        lease to download), restore the trial's checkpoint, then run its script."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         files = RunFiles(self.logs_dir, self.scratch_dir / self.worker_id, trial.id, trial.attempt)
-        resume_step = self._restore(trial, files.checkpoint_dir)
-        run = Supervisor(
-            build_command(config, trial.params),
-            cwd=self.workdir,
-            env=self._child_env(trial, files, resume_step),
-            files=files,
-            log_path=self.logs_dir / f"{trial.id}.log",
-            pattern=pattern,
-            echo=self.echo_output,
-            grace_period=self.grace_period,
-        )
         interval = self.heartbeat_interval or heartbeat_interval(config.execution.lease_seconds)
         start = time.monotonic()
         try:
             with Heartbeat(
                 trial, interval, on_conflict=lambda exc: self._lease_refused(trial, files, exc)
             ) as beat:
-                outcome = self._supervise(
-                    run, f"=== attempt {trial.attempt} on {self.worker_id} from step {resume_step}"
+                resume_step = self._restore(trial, files.checkpoint_dir)
+                run = Supervisor(
+                    build_command(config, trial.params),
+                    cwd=self.workdir,
+                    env=self._child_env(trial, files, resume_step),
+                    files=files,
+                    log_path=self.logs_dir / f"{trial.id}.log",
+                    pattern=pattern,
+                    echo=self.echo_output,
+                    grace_period=self.grace_period,
                 )
+                header = f"=== attempt {trial.attempt} on {self.worker_id} from step {resume_step}"
+                outcome = self._supervise(run, header, beat)
                 outcome.lease_lost = beat.lease_lost  # as the script ended
             outcome.seconds = time.monotonic() - start
             outcome.reported = files.results()
@@ -241,11 +242,14 @@ class Agent:
         finally:
             files.clean()
 
-    def _supervise(self, run: Supervisor, header: str) -> Outcome:
-        """Start the script (unless told to stop by now) and copy its output until it ends."""
+    def _supervise(self, run: Supervisor, header: str, beat: Heartbeat) -> Outcome:
+        """Start the script (unless told to stop, or the lease was refused, by now) and
+        copy its output until it ends."""
         with self._lock:
             if self._stop.is_set():  # told to stop between the claim and now
                 return Outcome(exit_code=None, stopped=True)
+            if beat.conflict is not None:  # refused while the checkpoint was restored
+                return Outcome(exit_code=None)
             run.start(header)
             self._running = run
         finished = run.copy_output()
@@ -281,7 +285,10 @@ class Agent:
         if not isinstance(exc, LeaseLostError) and self._finished_by_script(trial, files):
             return
         log.warning("trial %s: %s; stopping its run", trial.id, exc)
-        self._terminate_running()
+        with self._lock:  # a script being started now is then stopped once it runs
+            running = self._running
+        if running is not None:
+            running.terminate()
 
     def _finished_by_script(self, trial: Trial, files: RunFiles) -> bool:
         if files.results().get("completed"):
@@ -313,8 +320,7 @@ class Agent:
         return None
 
     def _child_env(self, trial: Trial, files: RunFiles, resume_step: int) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self.extra_env)
+        env = {**os.environ, **self.extra_env, **files.env(), "PYTHONUNBUFFERED": "1"}
         env.update(
             {
                 names.ENV_API_URL: self.client.url,
@@ -325,10 +331,6 @@ class Agent:
                 names.ENV_ATTEMPT: str(trial.attempt),
                 names.ENV_WORKER_ID: self.worker_id,
                 names.ENV_RESUME_STEP: str(resume_step),
-                names.ENV_CHECKPOINT_DIR: str(files.checkpoint_dir),
-                names.ENV_CHECKPOINT_NOW_FILE: str(files.request_file),
-                names.ENV_RESULT_FILE: str(files.result_file),
-                "PYTHONUNBUFFERED": "1",
             }
         )
         if self.checkpoint_url:
@@ -337,11 +339,6 @@ class Agent:
         if trial.record.lineage is not None:
             env[names.ENV_STOP_STEP] = str(trial.record.lineage.stop_step)
         return env
-
-
-def metric_pattern(config: ScanConfig) -> re.Pattern[str] | None:
-    """The scan's metric regex, compiled (None: the script reports its metric)."""
-    return re.compile(config.metric.regex) if config.metric.regex else None
 
 
 def apply_transition(trial: Trial, change: Transition) -> TrialState:

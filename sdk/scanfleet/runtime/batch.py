@@ -28,9 +28,10 @@ from scanfleet.client import (
 )
 from scanfleet.config import ScanConfig
 from scanfleet.records import TrialState, scan_id_of
-from scanfleet.runtime.agent import Agent, agent_from_env, metric_pattern
+from scanfleet.runtime.agent import Agent, agent_from_env
 from scanfleet.runtime.inputs import InputError, InputUnavailableError
 from scanfleet.runtime.outcome import exit_code_for
+from scanfleet.runtime.supervisor import metric_pattern
 
 log = logging.getLogger("scanfleet.batch")
 

@@ -15,11 +15,25 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger("scanfleet.worker")
 
 OWNER_FILE = ".owner.json"
+
+
+@contextlib.contextmanager
+def worker_folder(root: Path, worker_id: str) -> Iterator[Path]:
+    """``root/<worker_id>``, this process's scratch folder while the block runs; the
+    folders of workers that are gone are removed first."""
+    sweep(root)
+    folder = root / worker_id
+    claim(folder)
+    try:
+        yield folder
+    finally:
+        release(folder)
 
 
 def claim(folder: Path) -> None:

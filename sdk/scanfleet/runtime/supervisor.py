@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from scanfleet import names
 from scanfleet.config import ScanConfig
 
 log = logging.getLogger("scanfleet.agent")
@@ -55,6 +56,11 @@ def _flag_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+def metric_pattern(config: ScanConfig) -> re.Pattern[str] | None:
+    """The scan's metric regex, compiled (None: the script reports its metric itself)."""
+    return re.compile(config.metric.regex) if config.metric.regex else None
 
 
 def metric_from_line(pattern: re.Pattern[str], line: str) -> float | None:
@@ -99,6 +105,14 @@ class RunFiles:
         self.request_file = logs_dir / f"{stem}.checkpoint-now"
         self.checkpoint_dir = scratch / trial_id
         self._requests = 0
+
+    def env(self) -> dict[str, str]:
+        """Where the script finds these files (``scanfleet.runtime.current`` reads it)."""
+        return {
+            names.ENV_CHECKPOINT_DIR: str(self.checkpoint_dir),
+            names.ENV_CHECKPOINT_NOW_FILE: str(self.request_file),
+            names.ENV_RESULT_FILE: str(self.result_file),
+        }
 
     def results(self) -> dict[str, Any]:
         try:
