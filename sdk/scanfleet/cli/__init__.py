@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from scanfleet import __version__
-from scanfleet.cli import _deploy, _local, _scans, _validate, _worker
+from scanfleet.cli import _dashboard, _deploy, _local, _scans, _validate, _worker
 from scanfleet.cli._common import EXIT_USAGE
 from scanfleet.config import ConfigError
 from scanfleet.errors import ScanfleetError
 
-COMMAND_GROUPS = (_validate, _local, _worker, _scans, _deploy)
+COMMAND_GROUPS = (_validate, _local, _worker, _scans, _dashboard, _deploy)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 

@@ -30,7 +30,6 @@ def write_journal(results: ScanResults, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     source = results.study()
-    scan = results.scan
     log = _log_in_memory()
     study = optuna.create_study(
         storage=JournalStorage(log),
@@ -41,9 +40,8 @@ def write_journal(results: ScanResults, path: str | Path) -> Path:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if source.metric_names is not None:
             study.set_metric_names(list(source.metric_names))
-    study.set_user_attr("scanfleet.scan_id", scan.scan_id)
-    study.set_user_attr("scanfleet.status", scan.status.value)
-    study.set_user_attr("scanfleet.config", scan.config)
+    for key, value in study_user_attrs(results).items():
+        study.set_user_attr(key, value)
     for frozen, record in zip(source.trials, results.trials, strict=True):
         study.add_trial(journal_trial(frozen, record))
     tmp = path.with_name(path.name + ".tmp")
@@ -71,6 +69,16 @@ def _log_in_memory() -> Any:
 
 def study_name(results: ScanResults) -> str:
     return f"{results.scan.name} ({results.scan.scan_id})"
+
+
+def study_user_attrs(results: ScanResults) -> dict[str, Any]:
+    """The scan's bookkeeping, as the study's user attributes."""
+    scan = results.scan
+    return {
+        "scanfleet.scan_id": scan.scan_id,
+        "scanfleet.status": scan.status.value,
+        "scanfleet.config": scan.config,
+    }
 
 
 def journal_trial(
