@@ -222,4 +222,5 @@ class Api(Construct):
             api.deployment_stage.node.add_dependency(self.account)
         else:
             nag.acknowledge(api, nag.NO_ACCESS_LOGS)
+            nag.acknowledge_checkov(api, nag.CHECKOV_NO_ACCESS_LOGS)
         return api

@@ -31,6 +31,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from scanfleet import names
 
@@ -142,9 +143,15 @@ class LambdaSettings:
         timeout: Duration | None = None,
         memory_size: int = 512,
         environment: Mapping[str, str] | None = None,
+        scheduled: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         """The function running ``lambdas/<module>.py``'s ``entry``, with its own log group;
-        its role's basic findings (logs, X-Ray) are acknowledged here, once for all."""
+        its role's basic findings (logs, X-Ray) are acknowledged here, once for all.
+
+        ``scheduled``: invoked asynchronously by an EventBridge schedule, so an event that
+        fails every retry goes to a dead-letter queue (``.dead_letter_queue``) instead of
+        vanishing. ``reserved_concurrency``: at most (and always) this many at once."""
         log_group = logs.LogGroup(
             scope,
             f"{construct_id}Logs",
@@ -165,9 +172,27 @@ class LambdaSettings:
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             environment={**self.environment, **(environment or {})},
+            dead_letter_queue=_dead_letter_queue(scope, construct_id) if scheduled else None,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         nag.acknowledge(function, nag.LAMBDA_ROLE)
+        if not scheduled:
+            nag.acknowledge_checkov(function, nag.CHECKOV_SYNCHRONOUS)
+        if reserved_concurrency is None:
+            nag.acknowledge_checkov(function, nag.CHECKOV_UNRESERVED)
         return function
+
+
+def _dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """Where the events a scheduled function failed on (after Lambda's two retries) are kept
+    for 14 days; an alarm watches it (``infra.monitoring``)."""
+    return sqs.Queue(
+        scope,
+        f"{construct_id}DeadLetters",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
 
 
 def base_environment(*, table_name: str, bucket_name: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ state machine's own metrics.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cw
@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from scanfleet import names
@@ -49,6 +50,7 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         state_machine: sfn.IStateMachine,
         alarm_email: str | None,
+        dead_letter_queues: Sequence[sqs.IQueue] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         if len(functions) > _MAX_METRICS_PER_EXPRESSION:
@@ -70,6 +72,8 @@ class Monitoring(Construct):
         if alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self.alarms = self._alarms(functions, state_machine)
+        if dead_letter_queues:
+            self.alarms["DeadLetters"] = self._dead_letter_alarm(dead_letter_queues)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
         self.dashboard = self._dashboard(functions, state_machine)
@@ -158,6 +162,30 @@ class Monitoring(Construct):
             )
             for name, metric, description in watched
         }
+
+    def _dead_letter_alarm(self, queues: Sequence[sqs.IQueue]) -> cw.Alarm:
+        """Any event a scheduled function (reaper, revive) failed on for good."""
+        waiting = cw.MathExpression(
+            expression=" + ".join(f"FILL(q{i}, 0)" for i in range(len(queues))),
+            using_metrics={
+                f"q{i}": queue.metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                )
+                for i, queue in enumerate(queues)
+            },
+            label="events in the dead-letter queues",
+            period=PERIOD,
+        )
+        return waiting.create_alarm(
+            self,
+            "DeadLetters",
+            alarm_description="a scheduled scanfleet function (reaper, revive) failed on an "
+            "event after its retries: the event is in its dead-letter queue",
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
 
     @staticmethod
     def _scan_widgets(state_machine: sfn.IStateMachine) -> list[cw.IWidget]:

@@ -1,5 +1,7 @@
 """cdk-nag (AwsSolutions) findings we accept, each with its reason. Anything not listed
-here fails the synth (``tests/infra/test_nag.py`` proves there is none left).
+here fails the synth (``tests/infra/test_nag.py`` proves there is none left). Below them,
+the checkov checks we accept (docs/deploy.md has the triage), written into the template as
+each resource's ``Metadata.checkov.skip`` so that checkov reads the reason too.
 
 Rule ids are as cdk-nag reports them; a granular finding names what it applies to
 (``AwsSolutions-IAM5[Action::s3:List*]``). Stack-wide acknowledgments are for findings
@@ -9,8 +11,9 @@ that are the same everywhere; the ones about one resource are made on that resou
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Token, Validations
 from aws_cdk import aws_lambda as lambda_
 from constructs import IConstruct
 
@@ -188,3 +191,97 @@ def _in_environment(stack: Stack, rule: str) -> str:
         if not Token.is_unresolved(value):
             rule = rule.replace(placeholder, value)
     return rule
+
+
+# ---- checkov (3.x, framework cloudformation) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckovCheck:
+    """A checkov check we accept on every resource of ``resource_type`` in a scope."""
+
+    check: str  # CKV_AWS_n
+    resource_type: str  # AWS::Lambda::Function
+    reason: str
+
+
+CHECKOV_STACK_WIDE: tuple[CheckovCheck, ...] = (
+    CheckovCheck("CKV_AWS_117", "AWS::Lambda::Function",
+        "the functions call only AWS APIs (DynamoDB, S3, Step Functions, Batch); in a VPC they "
+        "would need a NAT gateway or five endpoints, paid while idle, for no data kept there"),
+    CheckovCheck("CKV_AWS_173", "AWS::Lambda::Function",
+        "the environment holds names only (table, bucket, state machine, secret ARN), never a "
+        "secret; Lambda encrypts it at rest with its AWS managed key"),
+    CheckovCheck("CKV_AWS_158", "AWS::Logs::LogGroup",
+        "CloudWatch Logs encrypts every log group at rest; the logs hold ids and metrics, no "
+        "secrets, and a customer key would need a key policy for the logs service and cost"),
+    CheckovCheck("CKV_AWS_119", "AWS::DynamoDB::Table",
+        "the table is encrypted with the AWS managed key (KMS); a customer key adds a monthly "
+        "charge and a key policy to keep, for trial parameters and metrics"),
+    CheckovCheck("CKV_AWS_149", "AWS::SecretsManager::Secret",
+        "the token secret is encrypted with Secrets Manager's AWS managed key; only the "
+        "authorizer reads it, by its ARN"),
+    CheckovCheck("CKV_AWS_120", "AWS::ApiGateway::Stage",
+        "answers are per caller and change every second (claims, heartbeats, reports); a "
+        "cache would serve one caller's or a stale answer to another"),
+    CheckovCheck("CKV_AWS_26", "AWS::SNS::Topic",
+        "alarm notices carry alarm names only; CloudWatch cannot publish to a topic encrypted "
+        "with SNS's AWS managed key, and a customer key is a key policy to keep for no secret"),
+    CheckovCheck("CKV_AWS_27", "AWS::SQS::Queue",
+        "the dead-letter queues are encrypted at rest with SQS-managed keys (SSE-SQS); they "
+        "hold schedule events (a time and a rule name), nothing secret"),
+    CheckovCheck("CKV_AWS_21", "AWS::S3::Bucket",
+        "checkpoints are rewritten every few minutes per trial and expire by lifecycle; "
+        "versions would multiply their storage; access logs are only ever appended"),
+)  # fmt: skip
+
+CHECKOV_ACCESS_LOG_BUCKET: tuple[CheckovCheck, ...] = (
+    CheckovCheck("CKV_AWS_18", "AWS::S3::Bucket",
+        "this bucket is where the data bucket's access logs go; logging it would log itself"),
+)  # fmt: skip
+
+CHECKOV_SYNCHRONOUS: tuple[CheckovCheck, ...] = (
+    CheckovCheck("CKV_AWS_116", "AWS::Lambda::Function",
+        "invoked synchronously (API Gateway, the state machine): a failure goes back to the "
+        "caller, which retries or catches it; a dead-letter queue only receives asynchronous "
+        "invocations"),
+)  # fmt: skip
+
+CHECKOV_UNRESERVED: tuple[CheckovCheck, ...] = (
+    CheckovCheck("CKV_AWS_115", "AWS::Lambda::Function",
+        "its concurrency is bounded by its caller (API stage throttling, one invocation per "
+        "execution or per schedule tick); a reservation would take from the account's "
+        "unreserved pool, which must keep 100; the lanes' claim and finish are the ones reserved"),
+)  # fmt: skip
+
+
+CHECKOV_NO_ACCESS_LOGS: tuple[CheckovCheck, ...] = (
+    CheckovCheck("CKV_AWS_76", "AWS::ApiGateway::Stage",
+        "apiAccessLogs=false: the operator turned access logs off, so the stack leaves the "
+        "account's API Gateway CloudWatch role alone; the Lambda logs each request"),
+)  # fmt: skip
+
+CHECKOV_CDK_PROVIDERS: tuple[CheckovCheck, ...] = (
+    CheckovCheck("CKV_AWS_115", "AWS::Lambda::Function",
+        "a CDK custom resource provider (emptying the bucket on delete): CloudFormation calls "
+        "it once per stack operation, never in a burst"),
+    CheckovCheck("CKV_AWS_116", "AWS::Lambda::Function",
+        "a CDK custom resource provider: CloudFormation waits for its answer and fails the "
+        "stack operation on an error, so no event is lost"),
+)  # fmt: skip
+
+
+def acknowledge_checkov(scope: IConstruct, checks: Sequence[CheckovCheck]) -> None:
+    """Write ``checks`` into the ``Metadata.checkov.skip`` of every resource in ``scope``
+    (``scope`` itself included) of each check's type, beside what is there already."""
+    for node in scope.node.find_all():
+        if not isinstance(node, CfnResource):
+            continue
+        skips = [
+            {"id": c.check, "comment": c.reason}
+            for c in checks
+            if c.resource_type == node.cfn_resource_type
+        ]
+        if skips:
+            earlier = (node.get_metadata("checkov") or {}).get("skip", [])
+            node.add_metadata("checkov", {"skip": [*earlier, *skips]})

@@ -43,6 +43,10 @@ _TASK_FUNCTIONS = (
     ("Finalise", "finalise", "scan state machine: finalise"),
     ("Revive", "revive", "restart running scans whose execution failed or was stopped"),
 )
+# every lane calls these two once per trial: a burst of lanes is capped (throttled calls are
+# retried by the state machine) so that it cannot take the account's concurrency from the API
+LANE_FUNCTIONS = ("Claim", "Finish")
+SCHEDULED_FUNCTIONS = ("Revive",)
 
 
 def _path(key: str) -> str:
@@ -70,11 +74,12 @@ class Orchestration(Construct):
         log_retention: logs.RetentionDays,
         poll_seconds: int = 30,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        lane_concurrency: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
         self._name_the_state_machine()
         self.job_queue = job_queue
-        self.functions_by_name = self._task_functions(lambdas, job_definition)
+        self.functions_by_name = self._task_functions(lambdas, job_definition, lane_concurrency)
         self.functions = list(self.functions_by_name.values())
         self.plan_function = self.functions_by_name["Plan"]
         self.claim_function = self.functions_by_name["Claim"]
@@ -147,9 +152,10 @@ class Orchestration(Construct):
         )
 
     def _task_functions(
-        self, lambdas: LambdaSettings, job_definition: batch.IJobDefinition
+        self, lambdas: LambdaSettings, job_definition: batch.IJobDefinition, lane_concurrency: int
     ) -> dict[str, lambda_.Function]:
-        """Plan, Claim, Finish, Finalise, Revive (``lambdas/orchestration.py``), by name."""
+        """Plan, Claim, Finish, Finalise, Revive (``lambdas/orchestration.py``), by name;
+        the lane functions reserve ``lane_concurrency`` each (0: none)."""
         functions = {
             name: lambdas.function(
                 self,
@@ -160,6 +166,8 @@ class Orchestration(Construct):
                 timeout=Duration.seconds(60),
                 memory_size=1024,
                 environment={names.ENV_STATE_MACHINE_ARN: self.state_machine_arn_text},
+                scheduled=name in SCHEDULED_FUNCTIONS,
+                reserved_concurrency=(lane_concurrency or None if name in LANE_FUNCTIONS else None),
             )
             for name, entry, description in _TASK_FUNCTIONS
         }

@@ -33,6 +33,7 @@ class Reaper(Construct):
             module="reaper",
             description="re-queues trials whose worker stopped heartbeating",
             timeout=Duration.minutes(2),
+            scheduled=True,
         )
         table.grant_read_write_data(self.function)
         self.schedule = events.Rule(

@@ -43,6 +43,18 @@ CONTEXT: tuple[ContextKey, ...] = (
     ),
     ContextKey("onDemandMaxVcpus", 32, "upper bound of the On-Demand fallback, in vCPUs"),
     ContextKey(
+        "onDemandAfterPreemptions",
+        2,
+        "with onDemandFallback: a trial preempted this many times (a Spot reclaim, or a job "
+        "cancelled after runnableTimeoutMinutes in RUNNABLE) runs on the On-Demand queue",
+    ),
+    ContextKey(
+        "runnableTimeoutMinutes",
+        30,
+        "Batch cancels a job that waits this long (10-1440) in RUNNABLE for lack of capacity, "
+        "vCPU quota or a fitting instance; its trial goes back to the queue and the scan says why",
+    ),
+    ContextKey(
         "vpcId",
         None,
         "run Batch in this existing VPC (needs an account and region: CDK_DEFAULT_ACCOUNT/"
@@ -80,6 +92,13 @@ CONTEXT: tuple[ContextKey, ...] = (
     ContextKey(
         "jobAttempts", 5, "Batch attempts per job (1-10) for Spot reclaims and interruptions"
     ),
+    ContextKey(
+        "laneConcurrency",
+        50,
+        "reserved concurrency of each of the state machine's claim and finish functions: a "
+        "burst of lanes cannot take the account's Lambda concurrency from the API; 0: none "
+        "(an account whose Lambda concurrency quota is under 1,000)",
+    ),
     ContextKey("reaperIntervalMinutes", 5, "how often the stale-lease reaper runs"),
     ContextKey("apiRateLimit", 100, "API Gateway steady-state requests per second"),
     ContextKey("apiBurstLimit", 200, "API Gateway burst requests"),
@@ -106,6 +125,8 @@ class Settings:
     spot_allocation_strategy: str
     on_demand_fallback: bool
     on_demand_max_vcpus: int
+    on_demand_after_preemptions: int
+    runnable_timeout_minutes: int
     vpc_id: str | None
     auth_mode: AuthMode
     api_access_logs: bool
@@ -117,6 +138,7 @@ class Settings:
     job_gpus: int
     job_timeout_minutes: int
     job_attempts: int
+    lane_concurrency: int
     reaper_interval_minutes: int
     api_rate_limit: int
     api_burst_limit: int
@@ -133,6 +155,8 @@ class Settings:
             spot_allocation_strategy=_choice(raw, "spotAllocationStrategy", ALLOCATION_STRATEGIES),
             on_demand_fallback=_bool(raw, "onDemandFallback"),
             on_demand_max_vcpus=_int(raw, "onDemandMaxVcpus", low=1),
+            on_demand_after_preemptions=_int(raw, "onDemandAfterPreemptions", low=1),
+            runnable_timeout_minutes=_int(raw, "runnableTimeoutMinutes", low=10, high=1440),
             vpc_id=_optional_text(raw, "vpcId"),
             auth_mode=_choice(raw, "authMode", AUTH_MODES),  # type: ignore[arg-type]
             api_access_logs=_bool(raw, "apiAccessLogs"),
@@ -144,6 +168,7 @@ class Settings:
             job_gpus=_int(raw, "jobGpus", low=0),
             job_timeout_minutes=_int(raw, "jobTimeoutMinutes", low=1),
             job_attempts=_int(raw, "jobAttempts", low=1, high=10),
+            lane_concurrency=_int(raw, "laneConcurrency", low=0, high=900),
             reaper_interval_minutes=_int(raw, "reaperIntervalMinutes", low=1),
             api_rate_limit=_int(raw, "apiRateLimit", low=1),
             api_burst_limit=_int(raw, "apiBurstLimit", low=1),

@@ -31,6 +31,7 @@ ALT_CONTEXT: dict[str, Any] = {
     "jobMemoryMiB": "30000",
     "jobTimeoutMinutes": "90",
     "jobAttempts": "3",
+    "laneConcurrency": "7",
     "reaperIntervalMinutes": "10",
     "apiRateLimit": "20",
     "apiBurstLimit": "40",

@@ -61,7 +61,7 @@ def _alarms(synthesised: Synthesised) -> dict[str, dict]:
 
 def test_alarms_on_failed_executions_lambda_errors_and_stale_trials(synthesised: Synthesised):
     alarms = _alarms(synthesised)
-    assert len(alarms) == 3
+    assert len(alarms) == 4  # and the dead-letter queues' (tests/infra/test_checkov.py)
     failed = next(a for d, a in alarms.items() if "execution failed" in d)
     assert failed["MetricName"] == "ExecutionsFailed" and failed["Namespace"] == "AWS/States"
     stale = next(a for d, a in alarms.items() if "lease expired" in d)
