@@ -25,6 +25,14 @@ Invariants every implementation keeps:
   the number of busy workers, not the number of trials ever run.
 - **Exact floats.** Every float given to the store (params, values, intermediate values,
   timestamps) reads back as the same float, NaN and infinities included.
+- **A change sequence per scan.** Every write that changes what a search reads of a
+  trial (its creation, state, params, values, tags or user attributes: every transition)
+  moves the scan's change sequence up by one and stamps the trial with the new value, in
+  the same atomic write as the change. ``trials_changed_since(scan_id, seq)`` returns
+  every trial changed after ``seq``, so a reader caught up to ``seq`` never misses a
+  change at or below it. The per-step writes (``heartbeat``, ``record_checkpoint``,
+  ``record_intermediate``, ``set_prune_decision``) leave the sequence alone: they would
+  make every report of every worker a write on the one scan record.
 - **Crash safety.** Each method is one atomic write (or none): a process killed mid-call
   leaves the store as it was before the call or as it is after it.
 
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 
 from scanfleet.errors import (  # noqa: F401 (the store's modules import them from here)
@@ -61,6 +70,16 @@ class InsertResult(StrEnum):
     DUPLICATE = "DUPLICATE"  # a trial with these params exists in the scan
     LIMIT_REACHED = "LIMIT_REACHED"  # trial_count >= max_trials
     CURSOR_MOVED = "CURSOR_MOVED"  # another caller advanced the scan's cursor first
+
+
+@dataclass(frozen=True)
+class TrialChanges:
+    """What ``trials_changed_since`` answers: ``trials``, in their current state, by
+    ``number``; ``seq``: the change sequence the caller is now caught up to (pass it to
+    the next call)."""
+
+    seq: int
+    trials: list[TrialRecord]
 
 
 class TrialStore(ABC):
@@ -180,6 +199,19 @@ class TrialStore(ABC):
         self, scan_id: str, *, states: frozenset[TrialState] | None = None
     ) -> list[TrialRecord]:
         return list(self.iter_trials(scan_id, states=states))
+
+    @abstractmethod
+    def trials_changed_since(self, scan_id: str, seq: int | None) -> TrialChanges:
+        """The scan's trials changed after change sequence ``seq`` (None: every trial),
+        for a reader that keeps its own copy of the scan's trials (the API's live study).
+
+        Every trial changed after ``seq`` and at or below the returned ``seq`` is in
+        ``trials``, in a state at least as new as that change; a trial may also come
+        back with changes past the returned ``seq`` (it comes back again on the next
+        call). A caller that applies each answer and passes its ``seq`` to the next call
+        thus holds every trial as it was at or after that ``seq``. The returned ``seq``
+        never goes below the ``seq`` given. No trials for an unknown scan.
+        """
 
     @abstractmethod
     def claim_queued(

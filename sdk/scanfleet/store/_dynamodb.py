@@ -49,9 +49,13 @@ from scanfleet.store._base import (
     InsertResult,
     ScanExistsError,
     ScanNotFoundError,
+    TrialChanges,
     TrialNotFoundError,
 )
 from scanfleet.store._codec import dump, float_text, load
+from scanfleet.store._dynamodb_changes import change_seq_of as _change_seq
+from scanfleet.store._dynamodb_changes import read_changes
+from scanfleet.store._dynamodb_changes import seqs_of as _seqs
 from scanfleet.store._transitions import TransitionStore
 from scanfleet.store.dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLayout
 
@@ -105,6 +109,7 @@ class DynamoDBTrialStore(TransitionStore):
         self.layout = layout
         self._condition_failed = client.exceptions.ConditionalCheckFailedException
         self._cancelled = client.exceptions.TransactionCanceledException
+        self._change_seqs: dict[str, int] = {}  # the last change sequence seen per scan
 
     # ---- scans -------------------------------------------------------------------------
 
@@ -284,8 +289,9 @@ class DynamoDBTrialStore(TransitionStore):
         expected_cursor: int | None = None,
         max_trials: int | None = None,
     ) -> InsertResult:
-        scan = self.get_scan(trial.scan_id)
+        item = self._get_scan_item(trial.scan_id)
         for _ in range(_MAX_RACES):
+            scan, seq = self._decode_scan(item), _change_seq(item)
             numbered = trial.model_copy(update={"number": scan.trial_count})
             try:
                 self._write(
@@ -293,41 +299,49 @@ class DynamoDBTrialStore(TransitionStore):
                         {
                             "Put": {
                                 "TableName": self.table,
-                                "Item": self._trial_item(numbered, version=1),
+                                "Item": self._trial_item(numbered, version=1, seqs={seq + 1}),
                                 "ConditionExpression": "attribute_not_exists(#pk)",
                                 "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
                             }
                         },
-                        {"Update": self._count_update(scan, numbered, expected_cursor, max_trials)},
+                        {
+                            "Update": self._count_update(
+                                scan, seq, numbered, expected_cursor, max_trials
+                            )
+                        },
                     ]
                 )
+                self._change_seqs[trial.scan_id] = seq + 1
                 return InsertResult.CREATED
             except _Lost as lost:
                 if lost.index == 0:  # the trial exists (checked first: DUPLICATE wins)
                     return InsertResult.DUPLICATE
                 if lost.item is None:
                     raise _scan_not_found(trial.scan_id) from None
-                scan = self._decode_scan(lost.item)
+                item = lost.item
+                scan = self._decode_scan(item)
             except _Conflict:
                 _back_off()
-                scan = self.get_scan(trial.scan_id)
+                item = self._get_scan_item(trial.scan_id)
                 continue
             refusal = _rules.insert_refusal(
                 scan, exists=False, expected_cursor=expected_cursor, max_trials=max_trials
             )
             if refusal is not None:
                 return refusal
-            # another insert took this number first: number the trial again
+            # another write took this number or change sequence first: number it again
         raise _busy(trial.scan_id)
 
     def _count_update(
         self,
         scan: ScanRecord,
+        seq: int,
         trial: TrialRecord,
         expected_cursor: int | None,
         max_trials: int | None,
     ) -> dict[str, Any]:
-        """The scan's side of an insert: one more trial (and cell), if nothing moved."""
+        """The scan's side of an insert: one more trial (and cell) and the next change
+        sequence, if nothing moved."""
         names = {"#tc": Attr.TRIAL_COUNT, "#count": Attr.count(trial.state)}
         values: dict[str, Any] = {
             ":n": _n(scan.trial_count),
@@ -335,6 +349,7 @@ class DynamoDBTrialStore(TransitionStore):
             ":one": _n(1),
         }
         sets, conditions = ["#tc = :n1"], ["#tc = :n"]
+        _add_seq_move(seq, names, values, sets, conditions)
         if expected_cursor is not None:
             names["#cur"] = Attr.CURSOR
             values[":cur"], values[":cur1"] = _n(expected_cursor), _n(expected_cursor + 1)
@@ -376,6 +391,12 @@ class DynamoDBTrialStore(TransitionStore):
                 query["ExpressionAttributeValues"][mark] = _s(state.value)
         for item in self._query(**query):
             yield self._decode_trial(item)[0]
+
+    def trials_changed_since(self, scan_id: str, seq: int | None) -> TrialChanges:
+        """``_dynamodb_changes.read_changes``: the ``changes`` index (eventually
+        consistent) finds the trials, each read back consistently; the sequence returned
+        is the highest one up to which every change was found."""
+        return read_changes(self, scan_id, seq)
 
     def claim_queued(
         self, scan_id: str, worker_id: str, *, lease_seconds: float, now: float
@@ -533,42 +554,69 @@ class DynamoDBTrialStore(TransitionStore):
         trial_id: str,
         change: Callable[[TrialRecord], TrialRecord | None],
         *,
-        current: tuple[TrialRecord, int] | None = None,
         also: Callable[[TrialRecord], dict[str, Any]] | None = None,
     ) -> TrialRecord | None:
         """Apply a ``_rules`` transition: write the new record on condition that the
-        version read is still the item's, with the scan's counts when the state changes
-        and ``also`` (another write of the same transaction). On a lost race, decide
-        again on the item as it is now. ``current``: the item as the caller already read
-        it (possibly stale)."""
-        trial, version = current or self._decode_trial(self._get_trial_item(trial_id))
+        version read is still the item's, with the scan's counts when the state changes,
+        the scan's next change sequence when the change moves it (on condition that the
+        sequence is the one last seen) and ``also`` (another write of the same
+        transaction). On a lost race, decide again on the item as it is now."""
+        item = self._get_trial_item(trial_id)
+        scan_id = scan_id_of(trial_id)
         for _ in range(_MAX_RACES):
+            trial, version = self._decode_trial(item)
             new = change(trial)
             if new is None:
                 return None
             if new is trial and also is None:
                 return trial
+            seq = self._last_change_seq(scan_id) if _rules.moves_sequence(trial, new) else None
             try:
-                self._write(self._trial_writes(trial, new, version, also))
+                self._write(self._trial_writes(trial, new, (version, _seqs(item)), seq, also))
+                if seq is not None:
+                    self._change_seqs[scan_id] = seq + 1
                 return new
             except _Lost as lost:
-                if lost.index != 0:  # the scan's counts: only if the scan is gone
+                if lost.index == 0:
+                    if lost.item is None:
+                        raise _trial_not_found(trial_id) from None
+                    item = lost.item
+                elif lost.item is None:  # the scan's side: only if the scan is gone
                     raise _scan_not_found(trial.scan_id) from None
-                if lost.item is None:
-                    raise _trial_not_found(trial_id) from None
-                trial, version = self._decode_trial(lost.item)
+                else:  # another change took the next sequence first
+                    self._change_seqs[scan_id] = _change_seq(lost.item)
             except _Conflict:
                 _back_off()
-                trial, version = self._decode_trial(self._get_trial_item(trial_id))
+                item = self._get_trial_item(trial_id)
         raise _busy(trial_id)
+
+    def _last_change_seq(self, scan_id: str) -> int:
+        """The scan's change sequence as this store last saw it (read when unknown; a
+        stale value costs a lost condition that brings the current one)."""
+        if scan_id not in self._change_seqs:
+            item = self.client.get_item(
+                TableName=self.table,
+                Key=self.layout.scan_key(scan_id),
+                ConsistentRead=True,
+                ProjectionExpression="#cs",
+                ExpressionAttributeNames={"#cs": Attr.CHANGE_SEQ},
+            ).get("Item")
+            if item is None:
+                raise _scan_not_found(scan_id)
+            self._change_seqs[scan_id] = _change_seq(item)
+        return self._change_seqs[scan_id]
 
     def _trial_writes(
         self,
         old: TrialRecord,
         new: TrialRecord,
-        version: int,
+        read: tuple[int, frozenset[int]],
+        seq: int | None,
         also: Callable[[TrialRecord], dict[str, Any]] | None,
     ) -> list[dict[str, Any]]:
+        """``read``: the version and the change sequences of the item read; ``seq``: the
+        scan's change sequence to move from (None: the change does not move it)."""
+        version, seqs = read
         condition = {
             "TableName": self.table,
             "ConditionExpression": "#v = :v",
@@ -586,25 +634,43 @@ class DynamoDBTrialStore(TransitionStore):
                 }
             ]
         else:
-            writes = [{"Put": {**condition, "Item": self._trial_item(new, version=version + 1)}}]
-        if new.state is not old.state:
-            writes.append({"Update": self._state_count_update(old, new)})
+            if seq is not None:
+                seqs = seqs | {seq + 1}
+            item = self._trial_item(new, version=version + 1, seqs=seqs)
+            writes = [{"Put": {**condition, "Item": item}}]
+        if new.state is not old.state or seq is not None:
+            writes.append({"Update": self._scan_side_update(old, new, seq)})
         if also is not None:
             writes.append(also(new))
         return writes
 
-    def _state_count_update(self, old: TrialRecord, new: TrialRecord) -> dict[str, Any]:
+    def _scan_side_update(
+        self, old: TrialRecord, new: TrialRecord, seq: int | None
+    ) -> dict[str, Any]:
+        """The scan's side of a trial change: the per-state counts when the state moves,
+        the next change sequence (conditioned on ``seq``) when the change moves it."""
+        names = {"#pk": self.layout.partition_key}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        conditions = ["attribute_exists(#pk)"]
+        adds = []
+        if new.state is not old.state:
+            names["#from"], names["#to"] = Attr.count(old.state), Attr.count(new.state)
+            values[":minus"], values[":plus"] = _n(-1), _n(1)
+            adds = ["#from :minus", "#to :plus"]
+        if seq is not None:
+            _add_seq_move(seq, names, values, sets, conditions)
+        expression = ("SET " + ", ".join(sets) if sets else "") + (
+            " ADD " + ", ".join(adds) if adds else ""
+        )
         return {
             "TableName": self.table,
             "Key": self.layout.scan_key(new.scan_id),
-            "UpdateExpression": "ADD #from :minus, #to :plus",
-            "ConditionExpression": "attribute_exists(#pk)",
-            "ExpressionAttributeNames": {
-                "#pk": self.layout.partition_key,
-                "#from": Attr.count(old.state),
-                "#to": Attr.count(new.state),
-            },
-            "ExpressionAttributeValues": {":minus": _n(-1), ":plus": _n(1)},
+            "UpdateExpression": expression.strip(),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     # ---- requests ----------------------------------------------------------------------
@@ -700,6 +766,7 @@ class DynamoDBTrialStore(TransitionStore):
             Attr.MAX_RUN: _n(scan.max_run),
             Attr.CURSOR: _n(scan.cursor),
             Attr.TRIAL_COUNT: _n(scan.trial_count),
+            Attr.CHANGE_SEQ: _n(0),
             Attr.TAGS: {"M": {k: _s(v) for k, v in scan.tags.items()}},
             self.layout.owner.partition_key: _s(scan.owner),
             self.layout.owner.sort_key: _s(f"{scan.created_at:020.6f}#{scan.scan_id}"),
@@ -725,7 +792,11 @@ class DynamoDBTrialStore(TransitionStore):
         )
         return ScanRecord.model_validate(data)
 
-    def _trial_item(self, trial: TrialRecord, *, version: int) -> dict[str, Any]:
+    def _trial_item(
+        self, trial: TrialRecord, *, version: int, seqs: Collection[int] = ()
+    ) -> dict[str, Any]:
+        """``seqs``: the change sequences of the trial's changes (the last one keys it in
+        the ``changes`` index)."""
         layout = self.layout
         item: dict[str, Any] = {
             **layout.trial_key(trial.scan_id, trial.trial_id),
@@ -735,6 +806,10 @@ class DynamoDBTrialStore(TransitionStore):
             layout.number.partition_key: _s(trial.scan_id),
             layout.number.sort_key: _n(trial.number),
         }
+        if seqs:
+            item[Attr.SEQS] = {"NS": [str(s) for s in sorted(seqs)]}
+            item[layout.changes.partition_key] = _s(trial.scan_id)
+            item[layout.changes.sort_key] = _n(max(seqs))
         if trial.state is TrialState.QUEUED:
             item[layout.queue.partition_key] = _s(trial.scan_id)
             item[layout.queue.sort_key] = _n(trial.number)
@@ -758,6 +833,17 @@ def _s(value: str) -> dict[str, str]:
 def _n(value: float) -> dict[str, str]:
     """A DynamoDB number (ints as they are, floats by ``repr`` so they read back exactly)."""
     return {"N": str(value) if isinstance(value, int) else float_text(value)}
+
+
+def _add_seq_move(
+    seq: int, names: dict[str, str], values: dict[str, Any], sets: list[str], conditions: list[str]
+) -> None:
+    """Move the scan's change sequence from ``seq`` to ``seq + 1``, on condition that it
+    is ``seq`` (missing counts as 0: a scan item written before the sequence existed)."""
+    names["#cs"] = Attr.CHANGE_SEQ
+    values[":cs"], values[":cs1"] = _n(seq), _n(seq + 1)
+    sets.append("#cs = :cs1")
+    conditions.append("(#cs = :cs OR attribute_not_exists(#cs))" if seq == 0 else "#cs = :cs")
 
 
 def _back_off() -> None:

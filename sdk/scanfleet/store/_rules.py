@@ -190,6 +190,19 @@ def running_time(trial: TrialRecord, now: float) -> float:
     return 0.0
 
 
+def moves_sequence(old: TrialRecord, new: TrialRecord) -> bool:
+    """Whether changing ``old`` into ``new`` moves the scan's change sequence: a change of
+    what a search reads (state, params, values, tags, user attributes), not a per-step
+    write (lease, checkpoint, last step, prune decision)."""
+    return (
+        old.state is not new.state
+        or old.params != new.params
+        or old.values != new.values
+        or old.tags != new.tags
+        or old.user_attrs != new.user_attrs
+    )
+
+
 def require_finished_state(state: TrialState) -> None:
     if not state.is_finished():
         raise ValueError(f"{state.value} is not a finished state")

@@ -7,7 +7,8 @@ readers go on while a writer holds the lock. Each thread (and each process: a fo
 child never reuses its parent's connection) has its own connection.
 
 Rows keep the record as JSON (``_codec``) plus, as columns, what is queried: a scan's
-owner, status, client token and creation time; a trial's scan, number, state and lease.
+owner, status, client token, creation time and change sequence; a trial's scan, number,
+state, lease and the change sequence of its last change (``trials_changed_since``).
 Intermediate values are rows of their own, keyed by (trial, metric, step).
 """
 
@@ -33,6 +34,7 @@ from scanfleet.store._base import (
     InsertResult,
     ScanExistsError,
     ScanNotFoundError,
+    TrialChanges,
     TrialNotFoundError,
 )
 from scanfleet.store._codec import dump, float_text, load
@@ -51,7 +53,8 @@ CREATE TABLE IF NOT EXISTS scans (
     status TEXT NOT NULL,
     client_token TEXT,
     created_at REAL NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    change_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS scans_by_token ON scans(owner, client_token)
     WHERE client_token IS NOT NULL;
@@ -62,7 +65,8 @@ CREATE TABLE IF NOT EXISTS trials (
     number INTEGER NOT NULL,
     state TEXT NOT NULL,
     lease_expires_at REAL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS trials_by_number ON trials(scan_id, number);
 CREATE INDEX IF NOT EXISTS trials_by_state ON trials(scan_id, state, number);
@@ -78,6 +82,12 @@ CREATE TABLE IF NOT EXISTS curves (
 );
 CREATE INDEX IF NOT EXISTS curves_by_scan ON curves(scan_id, metric);
 """
+# files made before the change sequence get its columns (then its index, in both cases)
+_ADDED_COLUMNS = (
+    ("scans", "change_seq", "INTEGER NOT NULL DEFAULT 0"),
+    ("trials", "seq", "INTEGER NOT NULL DEFAULT 0"),
+)
+_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS trials_by_seq ON trials(scan_id, seq)"
 
 _T = TypeVar("_T")
 _LOCKED = ("database is locked", "database table is locked", "busy")
@@ -114,6 +124,7 @@ class SQLiteTrialStore(TransitionStore):
         wal_was_missing = wal_is_missing(self.path)  # before the first connection makes one
         try:
             _retry_locked(lambda: self._conn().executescript(_SCHEMA))
+            self._atomic(_add_missing_columns)
             self._session_id = _retry_locked(
                 lambda: open_session(
                     self._conn(),
@@ -299,9 +310,9 @@ class SQLiteTrialStore(TransitionStore):
                 return refusal
             numbered = trial.model_copy(update={"number": scan.trial_count})
             conn.execute(
-                "INSERT INTO trials (scan_id, number, state, lease_expires_at, record, trial_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                _trial_row(numbered),
+                "INSERT INTO trials (scan_id, number, state, lease_expires_at, record, trial_id,"
+                " seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*_trial_row(numbered), _next_seq(conn, trial.scan_id)),
             )
             update: dict[str, Any] = {"trial_count": scan.trial_count + 1}
             if expected_cursor is not None:
@@ -334,6 +345,30 @@ class SQLiteTrialStore(TransitionStore):
                 return
             last = rows[-1][1]
 
+    def trials_changed_since(self, scan_id: str, seq: int | None) -> TrialChanges:
+        """One read transaction: the scan's sequence and the trials stamped above ``seq``
+        are one snapshot (the ``trials_by_seq`` index finds them)."""
+
+        def changes() -> TrialChanges:
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute(
+                    "SELECT change_seq FROM scans WHERE scan_id = ?", (scan_id,)
+                ).fetchone()
+                if row is None:
+                    return TrialChanges(seq=seq or 0, trials=[])
+                rows = conn.execute(
+                    "SELECT record FROM trials WHERE scan_id = ? AND seq > ? ORDER BY number",
+                    (scan_id, -1 if seq is None else seq),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            trials = [load(TrialRecord, r[0]) for r in rows]
+            return TrialChanges(seq=max(int(row[0]), seq or 0), trials=trials)
+
+        return _retry_locked(changes)
+
     def claim_queued(
         self, scan_id: str, worker_id: str, *, lease_seconds: float, now: float
     ) -> TrialRecord | None:
@@ -346,7 +381,7 @@ class SQLiteTrialStore(TransitionStore):
                 return None
             got = _rules.claimed(load(TrialRecord, row[0]), worker_id, lease_seconds, now)
             assert got is not None  # it was QUEUED inside this transaction
-            _put_trial(conn, got)
+            _put_trial(conn, got, seq=_next_seq(conn, scan_id))
             return got
 
         return self._atomic(claim)
@@ -454,7 +489,8 @@ class SQLiteTrialStore(TransitionStore):
             trial = _trial_in(conn, trial_id)
             changed = change(trial)
             if changed is not None and changed is not trial:
-                _put_trial(conn, changed)
+                moved = _rules.moves_sequence(trial, changed)
+                _put_trial(conn, changed, seq=_next_seq(conn, trial.scan_id) if moved else None)
             return changed
 
         return self._atomic(apply)
@@ -495,12 +531,33 @@ def _trial_row(trial: TrialRecord) -> tuple[Any, ...]:
     )
 
 
-def _put_trial(conn: sqlite3.Connection, trial: TrialRecord) -> None:
-    conn.execute(
-        "UPDATE trials SET scan_id = ?, number = ?, state = ?, lease_expires_at = ?,"
-        " record = ? WHERE trial_id = ?",
-        _trial_row(trial),
-    )
+def _put_trial(conn: sqlite3.Connection, trial: TrialRecord, *, seq: int | None = None) -> None:
+    """Write the trial's row; with ``seq``, stamp it with that change sequence."""
+    sql = "UPDATE trials SET scan_id = ?, number = ?, state = ?, lease_expires_at = ?, record = ?"
+    row = _trial_row(trial)
+    if seq is not None:
+        conn.execute(f"{sql}, seq = ? WHERE trial_id = ?", (*row[:-1], seq, row[-1]))
+    else:
+        conn.execute(f"{sql} WHERE trial_id = ?", row)
+
+
+def _next_seq(conn: sqlite3.Connection, scan_id: str) -> int:
+    """Move the scan's change sequence up by one (inside the caller's transaction)."""
+    row = conn.execute(
+        "UPDATE scans SET change_seq = change_seq + 1 WHERE scan_id = ? RETURNING change_seq",
+        (scan_id,),
+    ).fetchone()
+    if row is None:
+        raise _scan_not_found(scan_id)
+    return int(row[0])
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, decl in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+    conn.execute(_SEQ_INDEX)
 
 
 def _scan_not_found(scan_id: str) -> ScanNotFoundError:

@@ -8,7 +8,8 @@ One table, string keys ``pk``/``sk``:
 item                          pk / sk                                      in index
 ============================  ===========================================  =============
 scan                          ``SCAN#<scan>`` / ``SCAN``                   owner
-trial                         ``SCAN#<scan>`` / ``TRIAL#<trial>``          number; queue
+trial                         ``SCAN#<scan>`` / ``TRIAL#<trial>``          number;
+                                                                           changes; queue
                                                                            while QUEUED;
                                                                            lease while
                                                                            RUNNING
@@ -24,6 +25,13 @@ reclaiming read only the trials that matter. The search for stale leases across 
 running trials' keys, one entry per busy worker, never a finished trial. (A constant
 partition key would let it be a ``Query``, but would put every heartbeat of every scan on
 one index partition.)
+
+The change sequence (``trials_changed_since``): the scan item counts the scan's trial
+changes (``change_seq``); a change writes the next value on condition that the counter is
+still the one it read, in the same transaction as the trial, whose item keeps the values
+of its own changes (``seqs``) and, as the key of the keys-only ``changes`` index, the last
+one. Trials of a scan written before the sequence existed are outside that index until
+they change; a reader that starts from no sequence reads every trial item.
 
 Intermediate values are items of their own, so a trial that reports 100,000 steps keeps a
 trial item of constant size.
@@ -63,10 +71,13 @@ class TableLayout:
     )
     number: Index = field(default_factory=lambda: Index("number", "n_pk", "n_sk", "N"))
     owner: Index = field(default_factory=lambda: Index("owner", "o_pk", "o_sk", "S"))
+    changes: Index = field(
+        default_factory=lambda: Index("changes", "c_pk", "c_sk", "N", projection="KEYS_ONLY")
+    )
 
     @property
     def indexes(self) -> tuple[Index, ...]:
-        return (self.queue, self.lease, self.number, self.owner)
+        return (self.queue, self.lease, self.number, self.owner, self.changes)
 
     # ---- keys --------------------------------------------------------------------------
 
@@ -132,6 +143,8 @@ class Attr:
     MAX_RUN = "max_run"
     CURSOR = "cursor"
     TRIAL_COUNT = "trial_count"
+    CHANGE_SEQ = "change_seq"  # scan items: the scan's change sequence (trial changes)
+    SEQS = "seqs"  # trial items: the change sequence values of the trial's changes
     TAGS = "tags"
     # intermediate-value items
     SCAN_ID = "scan_id"

@@ -36,6 +36,8 @@ from scanfleet.store import (
     TrialStore,
 )
 
+from tests.unit.store.contract_changes import ChangeSequenceContract
+
 NOW = 1_700_000_000.0
 ZERO_COUNTS = {state: 0 for state in TrialState}
 
@@ -92,7 +94,7 @@ def run_threads(n: int, work: Callable[[int], None], timeout: float = 120) -> No
         raise errors[0]
 
 
-class TrialStoreContract:
+class TrialStoreContract(ChangeSequenceContract):
     race_threads: ClassVar[int] = 16
     race_trials: ClassVar[int] = 500
     race_cells: ClassVar[int] = 200
