@@ -6,6 +6,7 @@ the one converter the report and the journal export use (``ScanResults.study`` t
 from __future__ import annotations
 
 import copy
+import datetime
 import threading
 import time
 import warnings
@@ -235,15 +236,24 @@ class ScanStorage(BaseStorage):
 def frozen_trials(scan: Scan, study_id: int = 0) -> list[FrozenTrial]:
     """The scan's trials, in order of number, as Optuna trials (the report's converter:
     params with their distributions, values, intermediate values, PRUNED/FAIL/RUNNING, QUEUED
-    as WAITING, tags and failure reasons as user attributes), with ids of ``study_id``."""
+    as WAITING, tags and failure reasons as user attributes), with ids of ``study_id`` and
+    times in Optuna's way."""
     results = ScanResults.from_scan(scan)
     study = results.study()
     trials = []
     for frozen, record in zip(study.get_trials(deepcopy=False), results.trials, strict=True):
         trial = journal_trial(frozen, record)
         trial._trial_id = study_id * TRIAL_IDS_PER_STUDY + trial.number
+        trial.datetime_start = _naive_local(trial.datetime_start)
+        trial.datetime_complete = _naive_local(trial.datetime_complete)
         trials.append(trial)
     return trials
+
+
+def _naive_local(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """Local time without a zone, as Optuna's own storages record it (``datetime.now()``):
+    Optuna subtracts ``now()`` from a running trial's start (``plot_timeline``)."""
+    return None if moment is None else moment.astimezone().replace(tzinfo=None)
 
 
 def _as_study(study_id: int, scan: Scan) -> _Study:
