@@ -34,7 +34,8 @@ def register(sub: SubParsers) -> None:
         "--workdir",
         type=Path,
         default=None,
-        help="folder the scan's inputs are staged in (default: the current folder)",
+        help="folder the trials run in; a relative script or input is looked for there "
+        "(default: the current folder; a script uploaded with the scan runs anyway)",
     )
     p.add_argument(
         "--max-trials", type=int, default=None, help="stop after this many trials (default: none)"
@@ -63,9 +64,15 @@ def _register_user_data(actions: SubParsers) -> None:
     )
     ud.add_argument("--region", default=None, help="AWS region of the API (default: from URL)")
     ud.add_argument(
+        "--wheel",
+        default=None,
+        help="scanfleet's wheel from your deployment: the stack's WorkerWheel output "
+        "(s3://BUCKET/KEY#sha256=HEX), fetched with the instance role and its hash checked",
+    )
+    ud.add_argument(
         "--package",
         default=None,
-        help="what pip installs (default: scanfleet[server]==<this version>)",
+        help="instead of --wheel: what pip installs, for a scanfleet you publish yourself",
     )
     ud.add_argument(
         "--setup",
@@ -92,7 +99,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     client = client_from(args)
     scan_id = resolve_scan(client, args.scan).id
-    options = {"logs_dir": args.logs, "workdir": args.workdir, "max_trials": args.max_trials}
+    options = {  # relative folders: from where the command was typed
+        "logs_dir": args.logs.absolute(),
+        "workdir": args.workdir.absolute() if args.workdir else None,
+        "max_trials": args.max_trials,
+    }
     if args.gpus is not None:
         from scanfleet.runtime.slots import gpu_pool
 
@@ -103,8 +114,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_user_data(args: argparse.Namespace) -> int:
-    from scanfleet import __version__
-    from scanfleet.runtime.user_data import UserData
+    from scanfleet.runtime.user_data import UserData, WheelRef
 
     client = client_from(args)  # the caller's credentials read the scan's requirements
     scan = resolve_scan(client, args.scan)
@@ -117,7 +127,8 @@ def cmd_user_data(args: argparse.Namespace) -> int:
         auth=args.auth,
         token=client.http.token if args.auth == "token" else None,
         region=args.region,
-        package=args.package or f"scanfleet[server]=={__version__}",
+        wheel=WheelRef.parse(args.wheel) if args.wheel else None,
+        package=args.package,
         requirements=config.requirement_specs() if listed else [],
         requirements_file=None if listed or requirements is None else str(requirements),
         setup=list(args.setup),

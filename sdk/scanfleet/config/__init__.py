@@ -2,7 +2,7 @@
 
 from scanfleet.config._errors import ConfigError, ConfigProblem
 from scanfleet.config._load import load_config
-from scanfleet.config._local_inputs import local_inputs
+from scanfleet.config._local_inputs import command_script, local_inputs
 from scanfleet.config._parameters import (
     CategoricalParam,
     ConstantParam,
@@ -65,6 +65,7 @@ __all__ = [
     "Strategy",
     "SuccessiveHalving",
     "UniformParam",
+    "command_script",
     "load_config",
     "local_inputs",
 ]

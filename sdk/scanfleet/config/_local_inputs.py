@@ -1,7 +1,8 @@
 """A config's run inputs as the machine that sends the scan sees them (docs/inputs.md):
-a ``script`` that names a file here is read, to be uploaded with the scan; a
-``requirements`` file becomes its list of packages; a relative ``base_model`` or
-``dataset`` that exists here becomes an absolute path. Used by the client's
+a ``script`` that names a file here is read, to be uploaded with the scan (so is the
+script of a ``command`` that runs ``python <file>``); a ``requirements`` file becomes its
+list of packages; a relative ``base_model`` or ``dataset`` that exists here becomes an
+absolute path. Used by the client's
 ``create_scan`` and by ``scanfleet local run`` (workers fetch inputs in
 ``scanfleet.runtime.inputs``)."""
 
@@ -14,6 +15,18 @@ from scanfleet.config._errors import ConfigError, ConfigProblem
 from scanfleet.config._schema import Requirement, ScanConfig
 
 PATH_INPUTS = ("base_model", "dataset")  # inputs that may name a local file or folder
+PYTHONS = ("python", "python3")  # a command starting with one of these runs a script
+
+
+def command_script(command: list[str] | None) -> str | None:
+    """The script a ``command`` runs: its first argument after a leading ``python`` (or
+    ``python3``) when that is a relative path, not an option or a URI; else None."""
+    if not command or len(command) < 2 or command[0] not in PYTHONS:
+        return None
+    script = command[1]
+    if script.startswith(("-", "/", "~")) or "://" in script:
+        return None
+    return script
 
 
 def local_inputs(config: ScanConfig) -> tuple[ScanConfig, str | None]:
@@ -21,6 +34,9 @@ def local_inputs(config: ScanConfig) -> tuple[ScanConfig, str | None]:
 
     A relative ``script`` is taken from the config file's folder (else the current one);
     one that is no file here is left as it is (a path on the workers, e.g. in the image).
+    Without ``script``, the script a ``command`` runs (``python train.py ...``) that is a
+    file there becomes the ``script`` uploaded: workers whose folder lacks the file run
+    the stored copy (``scanfleet.runtime.inputs.prepare``).
     A relative ``base_model`` or ``dataset`` that exists there becomes an absolute path.
 
     Raises:
@@ -36,9 +52,12 @@ def local_inputs(config: ScanConfig) -> tuple[ScanConfig, str | None]:
     if isinstance(config.requirements, str):
         specs = config.requirement_specs()
         update["requirements"] = [Requirement.model_validate(spec) for spec in specs]
+    script = config.script or command_script(config.command)
+    if script and not config.script and (here / script).is_file():
+        update["script"] = script
     content = None
-    if config.script and "://" not in config.script:
-        path = here / Path(config.script).expanduser()
+    if script and "://" not in script:
+        path = here / Path(script).expanduser()
         if path.is_file():
             try:
                 content = path.read_text(encoding="utf-8")

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ from scanfleet.runtime.supervisor import (
 
 log = logging.getLogger("scanfleet.agent")
 
+FAILURES_SHOWN = 3  # failure reasons the worker repeats when it stops for failing trials
+
 
 class Agent:
     """One worker. Intervals are attributes so tests can shrink them."""
@@ -86,8 +89,9 @@ class Agent:
         self.client = client
         self.scan_id = scan_id
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-        self.logs_dir = Path(logs_dir)
-        self.workdir = Path(workdir) if workdir else Path.cwd()
+        # absolute now: the script runs in ``workdir`` and finds its files under logs_dir
+        self.logs_dir = Path(logs_dir).absolute()
+        self.workdir = Path(workdir).absolute() if workdir else Path.cwd()
         self.max_trials = max_trials
         self.extra_env = extra_env or {}
         self.checkpoint_url = checkpoint_url
@@ -99,6 +103,7 @@ class Agent:
         self._stop_lock = threading.RLock()  # re-entered when a second signal comes
         self._running: Supervisor | None = None
         self._flaps = FlapGuard(self.flap_window, self.flap_seconds)
+        self._failures: deque[str] = deque(maxlen=FAILURES_SHOWN)  # the last reasons
         self.trials_run = 0
 
     # ---- the loop ----------------------------------------------------------------------
@@ -146,8 +151,9 @@ class Agent:
             self.trials_run += 1
             self.settle(trial, config, outcome)
             if self._flaps.flapping(outcome):
-                log.error("worker %s: %d trials in a row failed fast; stopping",
-                          self.worker_id, self.flap_window)  # fmt: skip
+                log.error("worker %s: %d trials in a row failed fast; stopping. The last "
+                          "reasons:\n%s", self.worker_id, self.flap_window,
+                          "\n".join(self._failures))  # fmt: skip
                 return names.ExitCode.SCRIPT_FAILED
         return names.ExitCode.INTERRUPTED
 
@@ -306,6 +312,8 @@ class Agent:
             The trial's state afterwards; None when it is unknown (lease lost, API gone).
         """
         change = transition_for(outcome, config.metric.name, self._stop_reason)
+        if change.action is Action.FAIL:
+            self._failures.append(f"  trial {trial.id}: " + change.reason.replace("\n", "\n    "))
         if change.action is Action.NOTHING:
             log.warning("trial %s: lease lost; another worker has it", trial.id)
             return None

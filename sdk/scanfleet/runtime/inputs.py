@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from scanfleet import names
 from scanfleet.artifacts import ObjectsNotFoundError, download_objects
-from scanfleet.config import ScanConfig
+from scanfleet.config import ScanConfig, command_script
 from scanfleet.config import local_inputs as local_inputs
 
 ARTIFACTS = (("base_model", names.ENV_BASE_MODEL), ("dataset", names.ENV_DATASET))
@@ -102,7 +102,11 @@ def prepare(
     fetcher = _Fetcher(cache, Path(base_dir or Path.cwd()), s3_client)
     if config.script and "://" in config.script:
         local = fetcher.fetch(config.script, "script")
-        staged.config = config.model_copy(update={"script": str(local)})
+        update: dict[str, Any] = {"script": str(local)}
+        command = _command_running(config.command, local, fetcher.base_dir)
+        if command is not None:
+            update["command"] = command
+        staged.config = config.model_copy(update=update)
     specs = unsatisfied(config.requirement_specs(base_dir))
     if specs:
         target = install_requirements(specs, cache, python=python)
@@ -113,6 +117,18 @@ def prepare(
         if value:
             staged.env[env_name] = str(fetcher.fetch(value, name))
     return staged
+
+
+def _command_running(command: list[str] | None, copy: Path, workdir: Path) -> list[str] | None:
+    """``command`` running the stored ``copy`` of its script, when the script was uploaded
+    (``local_inputs``: same file name) and the worker's folder lacks it; else None (the
+    command runs as it is: a project checked out on the worker runs its own file)."""
+    script = command_script(command)
+    if command is None or script is None or Path(script).name != copy.name:
+        return None
+    if (workdir / script).is_file():
+        return None
+    return [command[0], str(copy), *command[2:]]
 
 
 def unsatisfied(specs: list[str]) -> list[str]:

@@ -58,6 +58,20 @@ def _flag_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def missing_script(argv: list[str], cwd: Path) -> str | None:
+    """What to tell the user when the script a ``python <script>`` command line runs is no
+    file as seen from ``cwd`` (None: it is there, or the command runs no script file)."""
+    if len(argv) < 2 or argv[0] != sys.executable or argv[1].startswith("-"):
+        return None
+    path = cwd / argv[1]
+    if path.is_file():
+        return None
+    return (
+        f"script not found: {argv[1]} (looked for {path}, from the worker's folder {cwd}; "
+        "start the worker in the script's folder or give it --workdir)"
+    )
+
+
 def metric_pattern(config: ScanConfig) -> re.Pattern[str] | None:
     """The scan's metric regex, compiled (None: the script reports its metric itself)."""
     return re.compile(config.metric.regex) if config.metric.regex else None
@@ -188,12 +202,17 @@ class Supervisor:
         self.grace_period = grace_period
         self.child: subprocess.Popen[bytes] | None = None
         self._log: IO[str] | None = None
+        self._notes: list[str] = []  # our own lines before the script's output
 
     def start(self, header: str) -> None:
         """Write ``header`` to the log and start the script."""
         self._log = self.log_path.open("a")
         try:
             self._log.write(f"{header}: {' '.join(self.argv)}\n")
+            missing = missing_script(self.argv, self.cwd)
+            if missing:  # python's own error names no folder
+                self._notes.append(missing)
+                self._log.write(missing + "\n")
             self._log.flush()
             self.child = subprocess.Popen(
                 self.argv,
@@ -211,7 +230,7 @@ class Supervisor:
     def copy_output(self) -> Finished:
         """Copy the script's output to its log until it ends; how it ended."""
         assert self.child is not None and self.child.stdout is not None and self._log
-        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        tail: deque[str] = deque(self._notes, maxlen=LOG_TAIL_LINES)
         regex_value = None
         with self._log as log_file:
             for raw in self.child.stdout:

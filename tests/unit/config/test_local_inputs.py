@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scanfleet.config import ConfigError, load_config, local_inputs
+from scanfleet.config import ConfigError, command_script, load_config, local_inputs
 
 
 def test_a_script_that_is_not_text_is_a_config_error_naming_script(tmp_path: Path) -> None:
@@ -32,3 +32,37 @@ def test_the_client_loads_without_the_worker_runtime() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("command", "script"),
+    [
+        (["python", "train.py", "--data", "d"], "train.py"),
+        (["python3", "src/train.py"], "src/train.py"),
+        (["python", "-m", "train"], None),
+        (["python", "/abs/train.py"], None),
+        (["torchrun", "train.py"], None),
+        (["python"], None),
+        (None, None),
+    ],
+)
+def test_the_script_a_command_runs(command: list[str] | None, script: str | None) -> None:
+    assert command_script(command) == script
+
+
+def test_a_commands_script_beside_the_config_is_uploaded_as_the_script(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    (tmp_path / "scan.yaml").write_text(
+        "command: python train.py\nstrategy: grid\nmetric: {name: loss}\n"
+        "parameters: {a: {values: [1]}}\n"
+    )
+    config, content = local_inputs(load_config(tmp_path / "scan.yaml"))
+    assert (config.script, config.command, content) == (
+        "train.py",
+        ["python", "train.py"],
+        "print('hi')\n",
+    )
+
+    (tmp_path / "train.py").unlink()  # a script only the workers have (an image): as it is
+    config, content = local_inputs(load_config(tmp_path / "scan.yaml"))
+    assert (config.script, content) == (None, None)
