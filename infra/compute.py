@@ -1,9 +1,14 @@
 """Where trials run: AWS Batch on Spot GPU instances, and the stale-lease reaper.
 
 - a managed EC2 compute environment on Spot (``SPOT_PRICE_CAPACITY_OPTIMIZED`` by default)
-  with the ECS GPU AMI, and the job queue in front of it;
+  with the ECS GPU AMI of Amazon Linux 2023 (``ECS_AL2023_NVIDIA``), and the job queue in
+  front of it;
 - optionally an On-Demand compute environment behind its own queue (``.fallback_queue``),
   for when Spot capacity does not come;
+- on each queue, state-time limits: a job that waits ``runnableTimeoutMinutes`` in RUNNABLE
+  for capacity, vCPU quota or a fitting instance is cancelled (status reason
+  ``CAPACITY:…``/``MISCONFIGURATION:…``, ``scanfleet.cloud.RUNNABLE_CANCEL_REASONS``), so a
+  job never waits forever; the state machine puts its trial back in the queue;
 - the job definition: the worker image, 1 GPU, the environment the worker needs, a
   timeout, and the retry strategy. Batch retries when NO rule matches, so the list ends
   with an EXIT catch-all: a Spot reclaim (status reason ``Host EC2*``) and the worker's
@@ -61,6 +66,26 @@ def retry_strategies() -> list[batch.RetryStrategy]:
             batch.Action.RETRY, batch.Reason.custom(on_exit_code=names.BATCH_RETRY_EXIT_CODES)
         ),
         batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*")),
+    ]
+
+
+def runnable_time_limits(minutes: int) -> list[batch.JobStateTimeLimitAction]:
+    """Cancel a job that has waited ``minutes`` in RUNNABLE at the head of the queue for each
+    reason Batch names for it: no Spot capacity, the compute environment's vCPU limit (or the
+    account's quota), no instance type that fits the job."""
+    reasons = (
+        batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
+        batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+        batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
+    )
+    return [
+        batch.JobStateTimeLimitAction(
+            action=batch.JobStateTimeLimitActionsAction.CANCEL,
+            max_time=Duration.minutes(minutes),
+            reason=reason,
+            state=batch.JobStateTimeLimitActionsState.RUNNABLE,
+        )
+        for reason in reasons
     ]
 
 
@@ -134,6 +159,7 @@ class Compute(Construct):
             compute_environments=[
                 batch.OrderedComputeEnvironment(compute_environment=spot, order=1)
             ],
+            job_state_time_limit_actions=runnable_time_limits(settings.runnable_timeout_minutes),
         )
         if not settings.on_demand_fallback:
             return queue, None
@@ -151,6 +177,7 @@ class Compute(Construct):
             compute_environments=[
                 batch.OrderedComputeEnvironment(compute_environment=on_demand, order=1)
             ],
+            job_state_time_limit_actions=runnable_time_limits(settings.runnable_timeout_minutes),
         )
         return queue, fallback
 
@@ -237,7 +264,7 @@ class Compute(Construct):
             allocation_strategy=allocation,
             instance_types=_instance_types(settings.gpu_instance_types),
             use_optimal_instance_classes=False,
-            images=[batch.EcsMachineImage(image_type=batch.EcsMachineImageType.ECS_AL2_NVIDIA)],
+            images=[batch.EcsMachineImage(image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA)],
             minv_cpus=0,
             maxv_cpus=max_vcpus,
             update_to_latest_image_version=True,

@@ -112,6 +112,9 @@ class ScanfleetStack(Stack):
             log_retention=retention,
             removal_policy=removal,
             lane_concurrency=settings.lane_concurrency,
+            fallback_queue=self.compute.fallback_queue,
+            on_demand_after_preemptions=settings.on_demand_after_preemptions,
+            runnable_timeout_minutes=settings.runnable_timeout_minutes,
         )
         self.orchestration.grant_scan_control(self.api.handler)
 

@@ -30,13 +30,14 @@ def _service(store: DynamoDBTrialStore) -> ScanService:
     if not state_machine_arn:
         return ScanService(store, inputs=inputs)
     import boto3
-    from scanfleet.cloud import ScanExecutions
+    from scanfleet.cloud import ENV_ON_DEMAND_QUEUE, ScanExecutions
 
     executions = ScanExecutions(
         state_machine_arn,
         stepfunctions=boto3.client("stepfunctions"),
         batch=boto3.client("batch"),
         job_queue=os.environ.get(names.ENV_JOB_QUEUE),
+        on_demand_queue=os.environ.get(ENV_ON_DEMAND_QUEUE),
     )
     return ScanService(store, inputs=inputs, lifecycle=executions)
 

@@ -21,6 +21,7 @@ from scanfleet.cloud import (
     Key,
     Lane,
     LaneAction,
+    LaneSettings,
     LaneTasks,
     Plan,
     ScanExecutions,
@@ -44,7 +45,10 @@ job_definitions = JobDefinitions(
 # every service in the stack has the executions as its scan lifecycle (the lane tasks'
 # use cases create, re-open and stop no scan today)
 tasks = LaneTasks(
-    ScanService(store, lifecycle=executions), executions, job_definitions=job_definitions
+    ScanService(store, lifecycle=executions),
+    executions,
+    job_definitions=job_definitions,
+    settings=LaneSettings.from_environment(),
 )
 
 _FINISHED_METRIC = {
@@ -71,7 +75,7 @@ def claim(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The lane → the lane with its next action (and trial)."""
     started = time.perf_counter()
     lane = tasks.claim(Lane.model_validate(event))
-    started_one = lane.action is LaneAction.RUN
+    started_one = lane.action in (LaneAction.RUN, LaneAction.RUN_ON_DEMAND)
     metrics.add_metric(names.Metric.TRIALS_STARTED, MetricUnit.Count, int(started_one))
     if started_one:
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -87,7 +91,12 @@ def claim(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @metrics.log_metrics
 def finish(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The lane with its Batch job's description (``job``) or error (``job_error``) → the
-    lane, ready to claim again."""
+    lane, ready to claim again. With ``lane_error`` (the RecordLaneError step: its Claim or
+    Finish failed for good): record the error and end the lane."""
+    if event.get(Key.LANE_ERROR):
+        ended = tasks.record_lane_error(Lane.model_validate(event), event[Key.LANE_ERROR])
+        logger.error("lane ended on an error", extra={"lane": ended.worker_id})
+        return ended.dump()
     lane, settled = tasks.finish(
         Lane.model_validate(event), job=event.get(Key.JOB), error=event.get(Key.JOB_ERROR)
     )

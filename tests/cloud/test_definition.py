@@ -9,6 +9,7 @@ from typing import Any
 from scanfleet import names
 from scanfleet.cloud import MAX_LANES_PER_EXECUTION, Lane, LaneAction, Plan
 
+from infra.orchestration import BATCH_RETRY_ERRORS, LAMBDA_RETRY_ERRORS
 from tests.cloud.deploy import Deployment, Resolver
 
 
@@ -37,7 +38,8 @@ def test_a_failed_job_goes_to_finish_and_only_run_ends_in_a_job(template: dict[s
     states = definition(template)["States"]["Lanes"]["ItemProcessor"]["States"]
     run = states["RunTrial"]
     assert run["Resource"].endswith(":states:::batch:submitJob.sync")
-    assert "Retry" not in run  # Batch retries the job itself (and moto's retried .sync breaks)
+    # Batch retries the job itself; the task retries only a throttled submit (no job yet)
+    assert [r["ErrorEquals"] for r in run["Retry"]] == [list(BATCH_RETRY_ERRORS)]
     assert run["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.job_error", "Next": "FinishTrial"}
     ]
@@ -53,3 +55,26 @@ def test_a_failed_job_goes_to_finish_and_only_run_ends_in_a_job(template: dict[s
     assert choices == {LaneAction.RUN.value: "RunTrial", LaneAction.WAIT.value: "Idle"}
     assert states["NextStep"]["Default"] == "LaneEnd"
     assert states["FinishTrial"]["Next"] == states["Idle"]["Next"] == "ClaimTrial"
+
+
+def test_every_lane_task_retries_transient_errors_and_a_failure_ends_only_its_lane(
+    template: dict[str, Any],
+) -> None:
+    states = definition(template)["States"]["Lanes"]["ItemProcessor"]["States"]
+    for name in ("ClaimTrial", "FinishTrial", "RecordLaneError"):
+        retried = [error for rule in states[name]["Retry"] for error in rule["ErrorEquals"]]
+        assert set(retried) == set(LAMBDA_RETRY_ERRORS), name
+        assert {"Lambda.TooManyRequestsException", "StoreBusyError"} <= set(retried)
+    for name in ("ClaimTrial", "FinishTrial"):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.lane_error", "Next": "RecordLaneError"}
+        ], name
+    record = states["RecordLaneError"]
+    assert record["Next"] == "LaneFailed" and states["LaneFailed"]["Type"] == "Succeed"
+    assert record["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "LaneFailed"}
+    ]
+    # it is the Finish function (its ARN), told by the payload's lane_error what to do
+    assert record["Resource"] == states["FinishTrial"]["Resource"]
+    # no state of a lane ends it with a failure
+    assert not [s for s in states.values() if s["Type"] == "Fail"]

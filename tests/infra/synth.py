@@ -22,6 +22,8 @@ ALT_CONTEXT: dict[str, Any] = {
     "spotAllocationStrategy": "SPOT_CAPACITY_OPTIMIZED",
     "onDemandFallback": "true",
     "onDemandMaxVcpus": "16",
+    "onDemandAfterPreemptions": "1",
+    "runnableTimeoutMinutes": "45",
     "authMode": "token",
     "apiAccessLogs": "false",
     "logRetentionDays": "7",

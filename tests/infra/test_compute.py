@@ -15,7 +15,8 @@ def test_spot_compute_environment_on_gpu_instances(synthesised: Synthesised):
     assert env["Type"] == "managed"
     assert resources["Type"] == "SPOT"
     assert resources["AllocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
-    assert resources["Ec2Configuration"] == [{"ImageType": "ECS_AL2_NVIDIA"}]
+    # Amazon Linux 2023's ECS GPU AMI (AL2's accelerated AMI support is ending)
+    assert resources["Ec2Configuration"] == [{"ImageType": "ECS_AL2023_NVIDIA"}]
     assert resources["InstanceTypes"] == [
         "g5.xlarge", "g5.2xlarge", "g6.xlarge", "g4dn.xlarge", "g4dn.2xlarge"
     ]  # fmt: skip
@@ -25,6 +26,46 @@ def test_spot_compute_environment_on_gpu_instances(synthesised: Synthesised):
 def test_one_queue_without_on_demand_fallback(synthesised: Synthesised):
     queue = synthesised.one("AWS::Batch::JobQueue")["Properties"]
     assert len(queue["ComputeEnvironmentOrder"]) == 1
+
+
+RUNNABLE_REASONS = [
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+]
+
+
+def test_a_job_stuck_runnable_is_cancelled_after_the_documented_time(
+    synthesised: Synthesised, synthesised_alt: Synthesised
+):
+    from scanfleet.cloud import RUNNABLE_CANCEL_REASONS
+
+    assert sorted(RUNNABLE_CANCEL_REASONS) == RUNNABLE_REASONS  # Finish explains each one
+    limits = synthesised.one("AWS::Batch::JobQueue")["Properties"]["JobStateTimeLimitActions"]
+    assert limits == [
+        {"Action": "CANCEL", "MaxTimeSeconds": 30 * 60, "Reason": reason, "State": "RUNNABLE"}
+        for reason in RUNNABLE_REASONS
+    ]
+    # the On-Demand fallback queue too, with runnableTimeoutMinutes from the context
+    queues = synthesised_alt.resources("AWS::Batch::JobQueue").values()
+    assert len(queues) == 2
+    for queue in queues:
+        actions = queue["Properties"]["JobStateTimeLimitActions"]
+        assert {a["MaxTimeSeconds"] for a in actions} == {45 * 60}
+        assert sorted(a["Reason"] for a in actions) == RUNNABLE_REASONS
+
+
+def test_the_start_lease_outlasts_the_runnable_limit():
+    """The reaper must not re-queue a trial (so that another lane submits a second job)
+    while its job may still wait RUNNABLE."""
+    from scanfleet.cloud import LaneSettings
+
+    from infra.settings import CONTEXT
+
+    default = next(key.default for key in CONTEXT if key.name == "runnableTimeoutMinutes")
+    for minutes in (default, 10, 1440):
+        lease = LaneSettings(runnable_timeout_minutes=minutes).start_lease_seconds
+        assert lease >= minutes * 60 + 15 * 60
 
 
 def test_retry_rules_retry_spot_reclaims_and_interruptions_and_exit_otherwise(

@@ -7,13 +7,21 @@ as its scan lifecycle (remote scans start, re-open and stop their executions).
 """
 
 from scanfleet.cloud._authorizer import TokenRejectedError, authorize, tokens_in_secret
-from scanfleet.cloud._batch import JobAttempt, JobOutcome
+from scanfleet.cloud._batch import (
+    ENV_ON_DEMAND_AFTER_PREEMPTIONS,
+    ENV_ON_DEMAND_QUEUE,
+    ENV_RUNNABLE_TIMEOUT_MINUTES,
+    RUNNABLE_CANCEL_REASONS,
+    JobAttempt,
+    JobOutcome,
+)
 from scanfleet.cloud._executions import (
     ScanExecutions,
     execution_name,
     is_remote,
     job_name,
     new_run_id,
+    replacement_run_id,
     scan_id_of_execution,
 )
 from scanfleet.cloud._history import (
@@ -25,11 +33,25 @@ from scanfleet.cloud._history import (
     trials_before_hand_off,
 )
 from scanfleet.cloud._jobdefs import JobDefinitions, image_definition_name
-from scanfleet.cloud._lanes import START_LEASE_SECONDS, LaneTasks, Revived, Settled
+from scanfleet.cloud._lanes import (
+    START_LEASE_SECONDS,
+    LaneSettings,
+    LaneTasks,
+    Revived,
+    Settled,
+    describe_task_error,
+)
 from scanfleet.cloud._payload import ExecutionInput, Key, Lane, LaneAction, Plan
 from scanfleet.cloud._reaper import ReapResult, reap_stale_leases
 
 __all__ = [
+    "ENV_ON_DEMAND_AFTER_PREEMPTIONS",
+    "ENV_ON_DEMAND_QUEUE",
+    "ENV_RUNNABLE_TIMEOUT_MINUTES",
+    "RUNNABLE_CANCEL_REASONS",
+    "LaneSettings",
+    "describe_task_error",
+    "replacement_run_id",
     "EVENTS_PER_TRIAL",
     "EVENTS_PER_WAIT",
     "HISTORY_LIMIT",

@@ -18,6 +18,27 @@ from scanfleet.names import ExitCode
 
 SPOT_RECLAIM_REASON_PREFIX = "Host EC2"
 
+# the lane functions' settings (infra/orchestration.py sets them from the deploy settings)
+ENV_ON_DEMAND_QUEUE = "SCANFLEET_ON_DEMAND_QUEUE"  # the On-Demand fallback queue's ARN
+ENV_ON_DEMAND_AFTER_PREEMPTIONS = "SCANFLEET_ON_DEMAND_AFTER_PREEMPTIONS"
+ENV_RUNNABLE_TIMEOUT_MINUTES = "SCANFLEET_RUNNABLE_TIMEOUT_MINUTES"
+
+# The status reasons of a job that waits RUNNABLE at the head of its queue (AWS Batch: "Jobs
+# stuck in a RUNNABLE status"); the job queue's state-time limits cancel it with the same
+# reason after ``runnableTimeoutMinutes``. What a user can do about each:
+RUNNABLE_CANCEL_REASONS = {
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY": (
+        "no Spot capacity for the stack's GPU instance types in {region}"
+    ),
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE": (
+        "the compute environment's maxVcpus, or the account's vCPU quota for G and VT "
+        "instances in {region} (often 0 in a new account), is too small for the job"
+    ),
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT": (
+        "no GPU instance type of the compute environment fits the job's vCPUs, memory and GPUs"
+    ),
+}
+
 
 def _camel(data: Any) -> Any:
     """Keys of a JSON tree with their first letter lower-cased (``JobId`` → ``jobId``)."""
@@ -49,10 +70,20 @@ class JobOutcome:
     status: str  # SUCCEEDED, FAILED, or ERROR when the job could not even be submitted
     status_reason: str | None
     attempts: list[JobAttempt] = field(default_factory=list)
+    started: bool = True  # False: the job never left the queue (no attempt ran)
 
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCEEDED"
+
+    @property
+    def runnable_cancel_reason(self) -> str | None:
+        """The reason code when Batch cancelled the job while it waited RUNNABLE (the job
+        queue's state-time limit), else None."""
+        if self.started or self.status != "FAILED":
+            return None
+        reason = self.status_reason or ""
+        return next((code for code in RUNNABLE_CANCEL_REASONS if code in reason), None)
 
     @property
     def spot_interruptions(self) -> int:
@@ -81,6 +112,7 @@ class JobOutcome:
             )
             for a in job.get("attempts") or []
         ]
+        started = bool(attempts) or job.get("startedAt") is not None
         if not attempts and job.get("status") == "FAILED":
             container = job.get("container") or {}
             attempts = [JobAttempt(job.get("statusReason"), container.get("exitCode"))]
@@ -89,6 +121,7 @@ class JobOutcome:
             status=str(job.get("status", "ERROR")),
             status_reason=job.get("statusReason"),
             attempts=attempts,
+            started=started,
         )
 
     @classmethod

@@ -10,12 +10,16 @@ and restarts (``start_siblings``, ``hand_off``, ``restart``).
 Every execution of a scan is named ``<scan_id>-<run>-<generation>-<first lane>``: the
 scan's executions are found by name, a start or restart (a new ``run``) never collides
 with an earlier one, and a hand-off (``generation + 1``) never collides with its parent.
+A restart's ``run`` is derived from the name of the execution it replaces, so two revives
+racing on the same stopped execution start one execution: the second start finds it
+(Step Functions answers the running one, or ExecutionAlreadyExists once it has ended).
 Every Batch job of a scan is named after its trial id, which starts with the scan id.
 The clients are injected (boto3 ``stepfunctions`` and ``batch``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -35,6 +39,13 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 def new_run_id() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(6))
+
+
+def replacement_run_id(execution_arn: str) -> str:
+    """The run id of the restart that replaces ``execution_arn``: the same for every revive
+    that sees that execution stopped."""
+    digest = hashlib.sha256(execution_arn.encode()).digest()
+    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:6])
 
 
 def execution_name(scan_id: str, run: str, generation: int, first_lane: int) -> str:
@@ -66,11 +77,14 @@ class ScanExecutions:
         stepfunctions: Any,
         batch: Any | None = None,
         job_queue: str | None = None,
+        on_demand_queue: str | None = None,
     ) -> None:
         self.state_machine_arn = state_machine_arn
         self._sfn = stepfunctions
         self._batch = batch
-        self._job_queue = job_queue
+        # the Spot queue and the On-Demand fallback (when the stack has one): cancel
+        # terminates the scan's jobs in both
+        self._job_queues = [q for q in (job_queue, on_demand_queue) if q]
 
     # ---- the scan lifecycle (scanfleet.service.ScanLifecycle) ---------------------------
 
@@ -122,9 +136,15 @@ class ScanExecutions:
             state_machine_arn=lane.state_machine,
         )
 
-    def restart(self, scan: ScanRecord) -> str:
-        """A new run of a scan that lost its executions. Returns its ARN."""
-        return self._start(scan.scan_id, scan.owner, run=new_run_id())
+    def restart(self, scan: ScanRecord, *, replacing: str | None = None) -> str | None:
+        """A new run of a scan that lost its executions. Returns its ARN, or None when the
+        restart of ``replacing`` was already started and has ended since."""
+        run = replacement_run_id(replacing) if replacing else new_run_id()
+        try:
+            return self._start(scan.scan_id, scan.owner, run=run)
+        except self._sfn.exceptions.ExecutionAlreadyExists:
+            log.info("scan %s: the restart of %s already ran", scan.scan_id, replacing)
+            return None
 
     def _start(
         self,
@@ -188,16 +208,18 @@ class ScanExecutions:
         return stopped, self.terminate_jobs(scan_id, reason=reason)
 
     def terminate_jobs(self, scan_id: str, *, reason: str) -> int:
-        if self._batch is None or self._job_queue is None:
+        """Terminate the scan's queued and running jobs in every queue (Spot, On-Demand)."""
+        if self._batch is None:
             return 0
         terminated = 0
-        for status in _ACTIVE_JOB_STATUSES:
-            pages = self._batch.get_paginator("list_jobs").paginate(
-                jobQueue=self._job_queue, jobStatus=status
-            )
-            for page in pages:
-                for job in page["jobSummaryList"]:
-                    if job["jobName"].startswith(f"{scan_id}-"):
-                        self._batch.terminate_job(jobId=job["jobId"], reason=reason[:256])
-                        terminated += 1
+        for queue in self._job_queues:
+            for status in _ACTIVE_JOB_STATUSES:
+                pages = self._batch.get_paginator("list_jobs").paginate(
+                    jobQueue=queue, jobStatus=status
+                )
+                for page in pages:
+                    for job in page["jobSummaryList"]:
+                        if job["jobName"].startswith(f"{scan_id}-"):
+                            self._batch.terminate_job(jobId=job["jobId"], reason=reason[:256])
+                            terminated += 1
         return terminated

@@ -6,15 +6,33 @@ agents and manual workers share one rule of what runs next. Everything a lane kn
 DynamoDB, so a hand-off or a restart of the execution goes on where the last one stopped.
 The tasks read and change scans only through the service's use cases, as the owner the
 execution runs for; executions are started by :class:`ScanExecutions` alone.
+
+Failure paths (``docs/cloud.md``): a lane task that fails for good (after the state
+machine's retries) is recorded — on the lane's trial, re-queued against its error budget,
+and on the scan (its ``status_reason`` while it runs) — and that lane ends. A job that Batch
+cancelled after waiting ``runnableTimeoutMinutes`` in RUNNABLE puts its trial back in the
+queue as a preemption (never an error) and the scan says why. With an On-Demand fallback
+queue, a trial preempted ``onDemandAfterPreemptions`` times runs there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanfleet.cloud._batch import JobOutcome
+from scanfleet.cloud._batch import (
+    ENV_ON_DEMAND_AFTER_PREEMPTIONS,
+    ENV_ON_DEMAND_QUEUE,
+    ENV_RUNNABLE_TIMEOUT_MINUTES,
+    RUNNABLE_CANCEL_REASONS,
+    JobOutcome,
+)
 from scanfleet.cloud._executions import ScanExecutions, is_remote, scan_id_of_execution
 from scanfleet.cloud._history import (
     EVENTS_PER_TRIAL,
@@ -33,8 +51,50 @@ log = logging.getLogger("scanfleet.cloud")
 
 # The claim happens before the Batch job is even queued: the lease must cover the wait for
 # a Spot instance and the image pull. The worker's first heartbeat shortens it to the
-# scan's lease; if the job dies first, the finish step re-queues the trial at once.
+# scan's lease; if the job dies first, the finish step re-queues the trial at once. It is
+# never shorter than the time a job may wait RUNNABLE plus START_MARGIN_SECONDS: the reaper
+# must not re-queue a trial (and another lane start a second job) while its job still waits.
 START_LEASE_SECONDS = 3600.0
+START_MARGIN_SECONDS = 1800.0
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    """What the deploy settings tell the lane tasks (environment of the Lambdas)."""
+
+    runnable_timeout_minutes: int = 30
+    on_demand_after_preemptions: int | None = None  # None: no On-Demand fallback queue
+    region: str = ""
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> LaneSettings:
+        after = env.get(ENV_ON_DEMAND_AFTER_PREEMPTIONS)
+        has_fallback = bool(env.get(ENV_ON_DEMAND_QUEUE)) or after is not None
+        return cls(
+            runnable_timeout_minutes=int(env.get(ENV_RUNNABLE_TIMEOUT_MINUTES) or 30),
+            on_demand_after_preemptions=int(after or 2) if has_fallback else None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
+        )
+
+    @property
+    def start_lease_seconds(self) -> float:
+        return max(START_LEASE_SECONDS, self.runnable_timeout_minutes * 60 + START_MARGIN_SECONDS)
+
+    def run_action(self, trial: TrialRecord) -> LaneAction:
+        """Spot, or the On-Demand queue once the trial was preempted often enough."""
+        after = self.on_demand_after_preemptions
+        if after is not None and trial.preemptions >= after:
+            return LaneAction.RUN_ON_DEMAND
+        return LaneAction.RUN
+
+    def explain_runnable_cancel(self, outcome: JobOutcome, code: str) -> str:
+        why = RUNNABLE_CANCEL_REASONS[code].format(region=self.region or "this region")
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        return (
+            f"{when}: {why} — Batch job {outcome.job_id} cancelled after "
+            f"{self.runnable_timeout_minutes} min RUNNABLE ({code}); its trial went back "
+            "to the queue"
+        )
 
 
 @dataclass
@@ -61,10 +121,12 @@ class LaneTasks:
         executions: ScanExecutions,
         *,
         job_definitions: JobDefinitions | None = None,
+        settings: LaneSettings | None = None,
     ) -> None:
         self.service = service
         self.executions = executions
         self.job_definitions = job_definitions
+        self.settings = settings or LaneSettings()
 
     # ---- plan ------------------------------------------------------------------------
 
@@ -104,14 +166,14 @@ class LaneTasks:
                 lane.scan_id,
                 lane.worker_id,
                 owner=lane.owner,
-                lease_seconds=START_LEASE_SECONDS,
+                lease_seconds=self.settings.start_lease_seconds,
             )
         except (ScanFinishedError, ScanNotFoundError):
             return lane.next(LaneAction.DONE)
         if trial is None:
             return lane.next(LaneAction.WAIT, events=lane.events + EVENTS_PER_WAIT)
         return lane.next(
-            LaneAction.RUN,
+            self.settings.run_action(trial),
             events=lane.events + EVENTS_PER_TRIAL,
             trial_id=trial.trial_id,
             attempt=trial.attempt,
@@ -132,7 +194,9 @@ class LaneTasks:
         or re-queue on a Spot notice). What is left to do here is what only the job's end
         shows: the instance was reclaimed before the worker could say so (a preemption:
         re-queued against the preemption budget), the job failed without settling (a
-        failure against the error budget), or it succeeded without settling (FAILED).
+        failure against the error budget), it succeeded without settling (FAILED), or Batch
+        cancelled it before it ran, after ``runnableTimeoutMinutes`` in RUNNABLE (re-queued
+        as a preemption, never an error, and the scan says why).
         """
         if lane.trial_id is None:
             raise ValueError("finish needs the lane's trial_id")
@@ -140,10 +204,51 @@ class LaneTasks:
         trial = self.service.get_trial(lane.trial_id, owner=lane.owner)
         settled = Settled(trial.trial_id, trial.state, outcome.spot_interruptions)
         if self._held_by_lane(trial, lane):
-            trial = self._settle(trial, lane, outcome)
+            code = outcome.runnable_cancel_reason
+            if code is not None:
+                trial = self._requeue_unplaced(trial, lane, outcome, code)
+            else:
+                trial = self._settle(trial, lane, outcome)
             settled.state = trial.state
             settled.action = "requeued" if trial.state is TrialState.QUEUED else "failed"
         return lane.next(LaneAction.RUN), settled
+
+    def _requeue_unplaced(
+        self, trial: TrialRecord, lane: Lane, outcome: JobOutcome, code: str
+    ) -> TrialRecord:
+        """The job never ran: no capacity, quota or fitting instance. Not the script's
+        fault: back to the queue as a preemption; the scan shows why."""
+        message = self.settings.explain_runnable_cancel(outcome, code)
+        self._note_on_scan(lane, message)
+        return self.service.fail(
+            trial.trial_id, message, owner=lane.owner, attempt=trial.attempt, preempted=True
+        )
+
+    # ---- a lane task that failed for good --------------------------------------------
+
+    def record_lane_error(self, lane: Lane, error: Mapping[str, Any]) -> Lane:
+        """The lane's Claim or Finish failed after its retries: record why on the lane's
+        trial (re-queued against its error budget, so another lane runs it) and on the scan,
+        and end this lane. The other lanes go on."""
+        reason = f"lane {lane.lane} stopped: {describe_task_error(error)}"
+        log.error("scan %s: %s", lane.scan_id, reason)
+        if lane.trial_id is not None:
+            trial = self.service.get_trial(lane.trial_id, owner=lane.owner)
+            if self._held_by_lane(trial, lane):
+                self.service.fail(trial.trial_id, reason, owner=lane.owner, attempt=trial.attempt)
+        self._note_on_scan(lane, reason)
+        return lane.next(LaneAction.DONE)
+
+    def _note_on_scan(self, lane: Lane, message: str) -> None:
+        """What the scan shows while it runs (its ``status_reason``)."""
+        with contextlib.suppress(ScanNotFoundError):
+            self.service.store.set_scan_status(
+                lane.scan_id,
+                ScanStatus.RUNNING,
+                reason=message[:1000],
+                expected=ScanStatus.RUNNING,
+                now=time.time(),
+            )
 
     def _held_by_lane(self, trial: TrialRecord, lane: Lane) -> bool:
         return trial.state is TrialState.RUNNING and trial.worker_id == lane.worker_id
@@ -210,6 +315,22 @@ class LaneTasks:
         if scan.status is not ScanStatus.RUNNING or not is_remote(scan):
             return False
         self.service.reclaim_stale(scan_id, owner=scan.owner)
-        self.executions.restart(scan)
+        # named after the execution it replaces: two revives that both saw it stopped start
+        # the same execution once (ListExecutions may lag behind a start)
+        if self.executions.restart(scan, replacing=execution_arn) is None:
+            return False
         log.warning("scan %s had no running execution; restarted it", scan_id)
         return True
+
+
+def describe_task_error(error: Mapping[str, Any]) -> str:
+    """``Error: message`` of a caught task error (a Lambda's cause is its JSON error)."""
+    name = str(error.get("Error") or error.get("error") or "Error")
+    cause = str(error.get("Cause") or error.get("cause") or "")
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        cause = str(parsed["errorMessage"])
+    return f"{name}: {cause[:500]}" if cause else name

@@ -231,6 +231,16 @@ class EarlyStopping(_Section):
         return self
 
 
+# Samplers the scan API's Lambda functions cannot run (the layer carries optuna without
+# these modules): a remote scan chooses its trials there, so it is refused at validation.
+CLOUD_UNAVAILABLE_SAMPLERS = {
+    "cmaes": "the `cmaes` package",
+    "qmc": "scipy",
+    "gp": "torch and scipy",
+}
+CLOUD_SAMPLERS = ("tpe", "random", "nsga2")
+
+
 class OptunaOptions(_Section):
     """Sampler settings for the `optuna` and `random` strategies."""
 
@@ -547,6 +557,25 @@ class ScanConfig(_Section):
         if problems:
             raise FieldProblems(problems)
         return tags
+
+    @model_validator(mode="after")
+    def _sampler_runs_in_the_cloud(self) -> ScanConfig:
+        """A remote scan's trials are chosen in AWS Lambda, whose layer lacks the modules
+        of some samplers: refuse them here rather than fail the scan's first claims."""
+        sampler = self.optuna.sampler
+        if (
+            self.strategy is Strategy.OPTUNA
+            and self.execution.type is ExecutionType.REMOTE
+            and sampler in CLOUD_UNAVAILABLE_SAMPLERS
+        ):
+            raise FieldProblems.at(
+                "optuna.sampler",
+                f"{sampler!r} cannot choose the trials of a remote scan: the scan's AWS Lambda "
+                f"functions have no {CLOUD_UNAVAILABLE_SAMPLERS[sampler]}; use "
+                f"{', '.join(CLOUD_SAMPLERS)}, or run the scan with `scanfleet local run` or "
+                "a local server (`scanfleet local serve`) and agents",
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> ScanConfig:

@@ -64,6 +64,9 @@ _CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
 _CLAIM_PAGE = 10  # candidates per page: racing workers spread over them
 _CONDITION_FAILED = "ConditionalCheckFailed"
 _CONFLICT = "TransactionConflict"
+# a transaction cancelled because DynamoDB throttled one of its items (on-demand tables
+# too): the caller may retry it, so it is StoreBusyError (the state machine retries it)
+_THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
 
 class _Lost(Exception):
@@ -694,6 +697,12 @@ class DynamoDBTrialStore(TransitionStore):
                     raise _Lost(index, reason.get("Item")) from None
             if any(r.get("Code") == _CONFLICT for r in reasons):
                 raise _Conflict() from None
+            if any(r.get("Code") in _THROTTLED for r in reasons):
+                codes = sorted({str(r.get("Code")) for r in reasons if r.get("Code") != "None"})
+                raise StoreBusyError(
+                    f"DynamoDB throttled the transaction ({', '.join(codes)}); retry",
+                    details={"reasons": codes},
+                ) from None
             raise
 
     def _update_scan(
