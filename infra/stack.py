@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import nag
+from infra.agents import Agents
 from infra.api import Api, StageLimits
 from infra.compute import Compute
 from infra.data import Data
@@ -117,6 +118,7 @@ class ScanfleetStack(Stack):
             runnable_timeout_minutes=settings.runnable_timeout_minutes,
         )
         self.orchestration.grant_scan_control(self.api.handler)
+        self.agents = Agents(self, "Agents", api=self.api, bucket=data.bucket)
 
     def _operations(self, lambdas: LambdaSettings) -> None:
         """The reaper, and the dashboard and alarms over every function and the machine."""
@@ -158,3 +160,15 @@ class ScanfleetStack(Stack):
         state_machine = self.orchestration.state_machine
         CfnOutput(self, "StateMachineArn", value=state_machine.state_machine_arn)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
+        CfnOutput(
+            self,
+            "WorkerWheel",
+            value=self.agents.wheel_url,
+            description="scanfleet's wheel and its sha256: scanfleet worker user-data --wheel",
+        )
+        CfnOutput(
+            self,
+            "AgentInstanceProfileName",
+            value=self.agents.instance_profile.instance_profile_name,
+            description="an instance profile for EC2 agents (scanfleet worker user-data)",
+        )

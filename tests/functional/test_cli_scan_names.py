@@ -126,6 +126,7 @@ def test_worker_user_data_takes_a_scan_name(
     client: Client, api: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     scan_id = finish_one(client, "on-ec2", 0.5)
-    assert main(["worker", "user-data", "--scan", "on-ec2", "--auth", "token", *api]) == 0
+    wheel = ["--wheel", "s3://assets/k.whl#sha256=" + "0" * 64]  # the stack's WorkerWheel
+    assert main(["worker", "user-data", "--scan", "on-ec2", "--auth", "token", *wheel, *api]) == 0
     script = capsys.readouterr().out
     assert scan_id in script and "on-ec2" not in script

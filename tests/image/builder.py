@@ -28,6 +28,25 @@ def missing_tools() -> list[str]:
     return [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
 
 
+def bookworm_rootfs(timings: dict[str, float] | None = None) -> Path:
+    """Debian bookworm (minbase, python3, venv, CA certificates), made with debootstrap
+    once and kept in ``build/image-test/``. Copy it before changing anything in it."""
+    rootfs = CACHE / "bookworm-rootfs"
+    if not (rootfs / "usr" / "bin" / "python3").exists():
+        start = time.monotonic()
+        shutil.rmtree(rootfs, ignore_errors=True)
+        rootfs.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["debootstrap", "--variant=minbase",
+             "--include=python3,python3-venv,ca-certificates", "bookworm", str(rootfs),
+             MIRROR],  # fmt: skip
+            check=True, capture_output=True, timeout=900,
+        )  # fmt: skip
+        if timings is not None:
+            timings["debootstrap"] = time.monotonic() - start
+    return rootfs
+
+
 @dataclass
 class Buildah:
     """buildah with its own storage under ``root`` (so tests never touch the host's)."""
@@ -52,18 +71,7 @@ class Buildah:
 
     def base_image(self) -> str:
         """Debian bookworm (minbase, python3, venv, CA certificates) as an image."""
-        rootfs = CACHE / "bookworm-rootfs"
-        if not (rootfs / "usr" / "bin" / "python3").exists():
-            start = time.monotonic()
-            shutil.rmtree(rootfs, ignore_errors=True)
-            rootfs.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                ["debootstrap", "--variant=minbase",
-                 "--include=python3,python3-venv,ca-certificates", "bookworm", str(rootfs),
-                 MIRROR],  # fmt: skip
-                check=True, capture_output=True, timeout=900,
-            )  # fmt: skip
-            self.timings["debootstrap"] = time.monotonic() - start
+        rootfs = bookworm_rootfs(self.timings)
         container = self("from", "scratch")
         self.timed("base import", "copy", container, f"{rootfs}/", "/")
         self("commit", "--quiet", container, BASE_TAG)

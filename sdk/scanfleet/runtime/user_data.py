@@ -15,6 +15,7 @@ the script mid-step. Here systemd supervises the agent loop instead:
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -22,6 +23,58 @@ from scanfleet import names
 
 PREFIX = "/opt/scanfleet"
 UNIT = "scanfleet-worker.service"
+# what the system Python of any GPU AMI lacks and the download needs: boto3 in the worker's
+# own venv (scanfleet[server] needs it anyway), signing with the instance role
+DOWNLOADER = "boto3>=1.34"
+# run by the venv's Python: fetch the wheel, check its sha256, name it as pip wants
+# (<name>-<version>-<tag>.whl, read from the wheel itself), print its path
+FETCH_WHEEL = """\
+import hashlib, os, sys, zipfile
+from urllib.parse import urlparse
+import boto3
+url, expected, folder = sys.argv[1:4]
+where = urlparse(url)
+os.makedirs(folder, exist_ok=True)
+part = os.path.join(folder, "download.part")
+boto3.client("s3").download_file(where.netloc, where.path.lstrip("/"), part)
+with open(part, "rb") as file:
+    digest = hashlib.sha256(file.read()).hexdigest()
+if digest != expected:
+    os.remove(part)
+    sys.exit(f"scanfleet wheel {url}: sha256 is {digest}, expected {expected}; not installed")
+with zipfile.ZipFile(part) as wheel:
+    info = next(n for n in wheel.namelist() if n.endswith(".dist-info/WHEEL"))
+    lines = wheel.read(info).decode().splitlines()
+tag = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Tag:"))
+path = os.path.join(folder, info.split("/")[0][: -len(".dist-info")] + f"-{tag}.whl")
+os.replace(part, path)
+print(path)
+"""
+_WHEEL_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^#]+)"
+                        r"#sha256=(?P<sha256>[0-9a-f]{64})")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WheelRef:
+    """scanfleet's wheel as a deployment publishes it: an S3 object and its sha256."""
+
+    url: str  # s3://bucket/key
+    sha256: str
+
+    @classmethod
+    def parse(cls, text: str) -> WheelRef:
+        """``s3://bucket/key#sha256=<64 hex digits>``, the stack's ``WorkerWheel`` output.
+
+        Raises:
+            ValueError: anything else (the message names ``--wheel``).
+        """
+        match = _WHEEL_URL.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(
+                f"--wheel: expected s3://BUCKET/KEY#sha256=<64 hex digits> (the stack's "
+                f"WorkerWheel output), got {text!r}"
+            )
+        return cls(f"s3://{match['bucket']}/{match['key']}", match["sha256"])
 
 
 @dataclass
@@ -31,13 +84,22 @@ class UserData:
     auth: str = "iam"  # the instance profile signs requests (SigV4); "token" embeds one
     token: str | None = None
     region: str | None = None
-    package: str = "scanfleet[server]"  # what pip installs (a version pin, a wheel URL)
+    wheel: WheelRef | None = None  # the deployment's own wheel (the default way)
+    package: str | None = None  # else what pip installs: your own index's name, a wheel URL
     requirements: list[str] = field(default_factory=list)  # pip specs of the scan
     requirements_file: str | None = None  # a requirements file inside the work folder
     setup: list[str] = field(default_factory=list)  # shell lines: fetch the code, data
     checkpoint_url: str | None = None
     shutdown_when_done: bool = False
     stop_timeout_s: int = 100  # inside the 2-minute Spot notice
+
+    def __post_init__(self) -> None:
+        if (self.wheel is None) == (self.package is None):
+            raise ValueError(
+                "user-data installs scanfleet from --wheel (the stack's WorkerWheel output: "
+                "the deployment's own wheel) or from --package (a package you publish "
+                "yourself); give exactly one"
+            )
 
     def environment(self) -> dict[str, str]:
         env = {names.ENV_API_URL: self.api_url, names.ENV_AUTH: self.auth}
@@ -80,9 +142,32 @@ class UserData:
         lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
         return "\n".join(lines)
 
+    def install(self) -> list[str]:
+        """The shell lines that install scanfleet and the scan's requirements in the venv:
+        the wheel fetched with the instance role and its sha256 checked, or ``package``."""
+        pip = f"{PREFIX}/venv/bin/pip"
+        if self.wheel is None:
+            assert self.package is not None
+            return [f"{pip} install {shlex.join([self.package, *self.requirements])}"]
+        region = [f"export AWS_REGION={shlex.quote(self.region)}"] if self.region else []
+        fetch = shlex.join(
+            [
+                f"{PREFIX}/venv/bin/python",
+                "-",
+                self.wheel.url,
+                self.wheel.sha256,
+                f"{PREFIX}/wheels",
+            ]
+        )
+        return [
+            *region,
+            f"{pip} install {shlex.quote(DOWNLOADER)}",
+            f"wheel=\"$({fetch} <<'SCANFLEET_FETCH'\n{FETCH_WHEEL}SCANFLEET_FETCH\n)\"",
+            f'{pip} install "${{wheel}}[server]" {shlex.join(self.requirements)}'.rstrip(),
+        ]
+
     def script(self) -> str:
         pip = f"{PREFIX}/venv/bin/pip"
-        installs = [self.package, *self.requirements]
         env_file = "".join(f"{key}={value}\n" for key, value in self.environment().items())
         parts = [
             "#!/bin/bash",
@@ -96,7 +181,7 @@ class UserData:
             f"mkdir -p {PREFIX}/work {PREFIX}/state /etc/scanfleet /var/log/scanfleet",
             f"[ -x {PREFIX}/venv/bin/python ] || python3 -m venv {PREFIX}/venv",
             f"{pip} install --upgrade pip",
-            f"{pip} install {shlex.join(installs)}",
+            *self.install(),
             f"cd {PREFIX}/work",
             *self.setup,
         ]

@@ -22,6 +22,9 @@ CONFIG = {
 }
 
 
+WHEEL = "s3://cdk-assets-bucket/0123abcd.whl#sha256=" + "ab" * 32
+
+
 def heredoc(script: str, tag: str) -> str:
     match = re.search(rf"<<'{tag}'\n(.*?){tag}\n", script, re.S)
     assert match, f"no {tag} heredoc"
@@ -34,6 +37,8 @@ def user_data(local_api: Any, capsys: pytest.CaptureFixture[str], *extra: str) -
     token = local_api.tokens.default_token
     scan = Client(url=local_api.url, token=token).create_scan("ud", CONFIG)
     argv = ["worker", "user-data", "--scan", scan.id, "--url", local_api.url, "--token", token]
+    if "--package" not in extra:
+        argv += ["--wheel", WHEEL]
     assert main([*argv, *extra]) == 0
     return capsys.readouterr().out.replace(scan.id, "SCAN")
 
@@ -44,7 +49,7 @@ def test_the_script_is_valid_bash_that_installs_scanfleet_and_the_scans_requirem
     script = user_data(local_api, capsys, "--setup", "git clone https://example.invalid/r .")
     assert script.startswith("#!/bin/bash\n")
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
-    assert "pip install 'scanfleet[server]==0.1.0' torch==2.3.1 numpy" in script
+    assert 'pip install "${wheel}[server]" torch==2.3.1 numpy' in script
     assert script.index("git clone") < script.index("systemctl enable --now")
 
 
