@@ -1,6 +1,7 @@
-"""The commands of the examples' READMEs are ones a newcomer can paste from the checkout
-(``.venv/bin/...``, as the top README's ``make run`` installs it) and that ``scanfleet``
-accepts; every example folder that needs more than ``local run`` has a README."""
+"""The commands of the READMEs (the top one and each example's) are ones a newcomer can
+paste from the checkout (``.venv/bin/...``, as the top README's ``make run`` installs it)
+and that ``scanfleet`` accepts; every example folder that needs more than ``local run``
+has a README. This checks them in a second; ``tests/e2e/test_readme.py`` runs them."""
 
 from __future__ import annotations
 
@@ -10,18 +11,29 @@ from pathlib import Path
 import pytest
 from scanfleet.cli import build_parser
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from tests.e2e.readme import ROOT, blocks
+
+EXAMPLES = ROOT / "examples"
+READMES = [ROOT / "README.md", *sorted(EXAMPLES.glob("*/README.md"))]
+SHELL_ENDS = ("&", "&&", "|", ";", ">", ">>", "<")  # the command's own words end there
 
 
 def commands(readme: Path) -> list[list[str]]:
-    """The indented command lines of ``readme``, without their comments."""
-    lines = [line.strip() for line in readme.read_text().splitlines() if line.startswith("    ")]
-    return [shlex.split(line, comments=True) for line in lines if not line.startswith("#")]
+    """The command lines of ``readme``'s bash blocks (skipped ones too), without their
+    comments, redirections and trailing ``&``."""
+    found = []
+    for block in blocks(readme):
+        if block.language != "bash":
+            continue
+        for line in block.code.splitlines():
+            words = shlex.split(line, comments=True)
+            ends = [i for i, w in enumerate(words) if w in SHELL_ENDS or w.startswith(("2>", ">"))]
+            if words:
+                found.append(words[: ends[0]] if ends else words)
+    return found
 
 
-@pytest.mark.parametrize(
-    "readme", sorted(EXAMPLES.glob("*/README.md")), ids=lambda p: p.parent.name
-)
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: p.parent.name or "top")
 def test_readme_commands_run_from_the_checkout_and_parse(readme: Path) -> None:
     for argv in commands(readme):
         if argv[0] in ("scanfleet", "python"):
@@ -29,7 +41,8 @@ def test_readme_commands_run_from_the_checkout_and_parse(readme: Path) -> None:
         if argv[0] == ".venv/bin/scanfleet":
             build_parser().parse_args(argv[1:])  # SystemExit(2) on a wrong command
         if argv[0] == ".venv/bin/python":
-            assert (EXAMPLES.parent / argv[1]).is_file(), argv
+            assert (ROOT / argv[1]).is_file(), argv
+        assert not any(w in ("SCAN", "<id>", "ID") for w in argv), f"{readme}: a placeholder"
 
 
 @pytest.mark.parametrize(
