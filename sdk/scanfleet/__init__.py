@@ -1,6 +1,8 @@
 """scanfleet: hyperparameter scans on GPUs, locally or on AWS Batch Spot.
 
-``import scanfleet`` stays cheap: the client and the runtime load on first use.
+``import scanfleet`` stays cheap: the client, the runtime and ``optimize`` load on first
+use. A training script's path (``current_trial()`` and its calls) imports no pydantic,
+boto3 or optuna (``bench/import_time.py``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from scanfleet.client import Client
+    from scanfleet.local.optimize import optimize
     from scanfleet.runtime.current import current_trial
 
-__all__ = ["Client", "current_trial"]
+__all__ = ["Client", "current_trial", "optimize"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from scanfleet.client import Client
 
         return Client
+    if name == "optimize":
+        from scanfleet.local.optimize import optimize
+
+        return optimize
     raise AttributeError(name)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scanfleet.wire import ErrorCode
+from scanfleet.names import ErrorCode
 
 
 class ScanfleetError(Exception):

@@ -1,9 +1,10 @@
 """Names that cross the boundary between infra, the API, the worker and the runtime.
 
-Environment variables, exit codes, HTTP headers, Step Functions payload keys and metric
-names live here and nowhere else, so the CDK stack, the Lambda handlers, the agent loop
-and the training script agree. ``scanfleet.wire`` re-exports every one of them beside the
-API's models and error codes: import from either, never define one again.
+Environment variables, exit codes, HTTP headers, the API's error codes, Step Functions
+payload keys and metric names live here and nowhere else, so the CDK stack, the Lambda
+handlers, the agent loop and the training script agree. Standard library only: the
+trial-side SDK imports it without pydantic. ``scanfleet.wire`` re-exports every one of
+them beside the API's models: import from either, never define one again.
 """
 
 from __future__ import annotations
@@ -52,6 +53,62 @@ HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_AUTHORIZATION = "Authorization"
 
 
+# --- error codes of the API's answers (scanfleet.wire re-exports them) ------------------
+
+
+class ErrorCode(StrEnum):
+    """The stable ``error.code`` of an answer of the API.
+
+    Each code is the ``code`` of exactly one class of ``scanfleet.errors``, which also gives
+    its HTTP status; the SDK turns a code back into that class (an unknown code, or an
+    answer without our envelope such as API Gateway's own 403 or 429, falls back to the
+    class of its status). A code is never renamed: programs match on it.
+    """
+
+    # 400
+    INVALID_REQUEST = "invalid_request"  # the body or query (details: [{path, message}])
+    INVALID_CONFIG = "invalid_config"  # the scan config (details: [{path, message}])
+    INVALID_PARAMS = "invalid_params"
+    INVALID_VALUES = "invalid_values"
+    INPUTS_NOT_STORED = "inputs_not_stored"  # this API keeps no uploaded files
+    # 401, 403
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"  # API Gateway's IAM refusal; never sent by scanfleet itself
+    # 404
+    NOT_FOUND = "not_found"  # no such route
+    SCAN_NOT_FOUND = "scan_not_found"
+    TRIAL_NOT_FOUND = "trial_not_found"
+    # 405
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # 409: the request contradicts the current state; an answer, never retried
+    CONFLICT = "conflict"
+    SCAN_EXISTS = "scan_exists"
+    TRIAL_FINISHED = "trial_finished"
+    LEASE_LOST = "lease_lost"
+    ALREADY_CLAIMED = "already_claimed"
+    SCAN_NOT_EXTENDABLE = "scan_not_extendable"
+    NO_BEST_TRIAL = "no_best_trial"
+    # 410
+    SCAN_FINISHED = "scan_finished"
+    # 413, 415, 422, 429
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNPROCESSABLE = "unprocessable"  # never sent by scanfleet (validation answers 400)
+    RATE_LIMITED = "rate_limited"  # API Gateway's throttling; never sent by scanfleet itself
+    # 5xx: retried by the SDK
+    INTERNAL_ERROR = "internal_error"
+    STORE_BUSY = "store_busy"  # 503: writers raced for one item; retry later
+
+
+def error_code_of(text: str) -> ErrorCode | str:
+    """The ``ErrorCode`` named ``text``; the text itself when it is no code of ours (a newer
+    server, or a proxy's ``http_<status>``)."""
+    try:
+        return ErrorCode(text)
+    except ValueError:
+        return text
+
+
 class ExitCode(IntEnum):
     """Exit codes of the worker entrypoint; the Batch retry strategy matches on them.
 
@@ -96,14 +153,12 @@ class PayloadKey(StrEnum):
     LANE = "lane"
     STATE_MACHINE = "state_machine"
     EXECUTION = "execution"
-    LANE_ERROR = "lane_error"  # {Error, Cause} when a lane's Claim or Finish failed for good
 
 
 class LaneAction(StrEnum):
     """What a lane does after a claim."""
 
     RUN = "run"  # a trial is claimed for this lane: submit its Batch job
-    RUN_ON_DEMAND = "run_on_demand"  # the same, on the On-Demand fallback queue
     WAIT = "wait"  # nothing free right now: wait, then claim again
     DONE = "done"  # the scan is finished: the lane ends
     HANDED_OFF = "handed_off"  # this execution's history budget is spent: a new one goes on

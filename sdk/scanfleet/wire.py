@@ -3,8 +3,9 @@
 - the answers of the HTTP API (``ScanSummary``, ``ScanList``, ``TrialList``,
   ``IntermediateValues``, ``ErrorBody``): the API dumps them and the SDK parses them, so
   the schema exists once (requests are the API's own: ``scanfleet.api``);
-- the error codes (``ErrorCode``): what a program matches on; each code is the ``code`` of
-  exactly one class of ``scanfleet.errors``;
+- the error codes (``ErrorCode``, defined in ``scanfleet.names`` so that the error tree
+  and the trial-side SDK need no pydantic): what a program matches on; each code is the
+  ``code`` of exactly one class of ``scanfleet.errors``;
 - the limits the API enforces (pages, tags, record sizes), so a client can check first;
 - the names of ``scanfleet.names`` (environment variables, headers, exit codes, Step
   Functions payload keys, metrics), re-exported here so one import gives the whole wire;
@@ -15,7 +16,6 @@ Bottom floor: imports only ``scanfleet.records`` and ``scanfleet.names``.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -57,69 +57,15 @@ from scanfleet.names import (
     METADATA_OFF,
     METRICS_NAMESPACE,
     METRICS_SERVICE,
+    ErrorCode,
     ExitCode,
     LaneAction,
     Metric,
     PayloadKey,
+    error_code_of,
     scans_metric,
 )
 from scanfleet.records import MetricValue, ScanRecord, SeedSummary, TrialRecord, TrialState
-
-# ---- error codes -----------------------------------------------------------------------------
-
-
-class ErrorCode(StrEnum):
-    """The stable ``error.code`` of an answer of the API.
-
-    Each code is the ``code`` of exactly one class of ``scanfleet.errors``, which also gives
-    its HTTP status; the SDK turns a code back into that class (an unknown code, or an
-    answer without our envelope such as API Gateway's own 403 or 429, falls back to the
-    class of its status). A code is never renamed: programs match on it.
-    """
-
-    # 400
-    INVALID_REQUEST = "invalid_request"  # the body or query (details: [{path, message}])
-    INVALID_CONFIG = "invalid_config"  # the scan config (details: [{path, message}])
-    INVALID_PARAMS = "invalid_params"
-    INVALID_VALUES = "invalid_values"
-    INPUTS_NOT_STORED = "inputs_not_stored"  # this API keeps no uploaded files
-    # 401, 403
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"  # API Gateway's IAM refusal; never sent by scanfleet itself
-    # 404
-    NOT_FOUND = "not_found"  # no such route
-    SCAN_NOT_FOUND = "scan_not_found"
-    TRIAL_NOT_FOUND = "trial_not_found"
-    # 405
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    # 409: the request contradicts the current state; an answer, never retried
-    CONFLICT = "conflict"
-    SCAN_EXISTS = "scan_exists"
-    TRIAL_FINISHED = "trial_finished"
-    LEASE_LOST = "lease_lost"
-    ALREADY_CLAIMED = "already_claimed"
-    SCAN_NOT_EXTENDABLE = "scan_not_extendable"
-    NO_BEST_TRIAL = "no_best_trial"
-    # 410
-    SCAN_FINISHED = "scan_finished"
-    # 413, 415, 422, 429
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
-    UNPROCESSABLE = "unprocessable"  # never sent by scanfleet (validation answers 400)
-    RATE_LIMITED = "rate_limited"  # API Gateway's throttling; never sent by scanfleet itself
-    # 5xx: retried by the SDK
-    INTERNAL_ERROR = "internal_error"
-    STORE_BUSY = "store_busy"  # 503: writers raced for one item; retry later
-
-
-def error_code_of(text: str) -> ErrorCode | str:
-    """The ``ErrorCode`` named ``text``; the text itself when it is no code of ours (a newer
-    server, or a proxy's ``http_<status>``)."""
-    try:
-        return ErrorCode(text)
-    except ValueError:
-        return text
-
 
 # ---- limits the API enforces --------------------------------------------------------------
 

@@ -3,6 +3,12 @@
 Under a worker, the trial comes from the environment the worker set; run by hand, a
 no-op handle gives the ``--name=value`` flags as params, so a script runs standalone.
 
+Light on purpose: ``import scanfleet`` and this module, with the calls a script makes
+(``report``, ``complete``, ``save_checkpoint``, ``tag``), import the standard library and
+``scanfleet.transport`` only — no pydantic, boto3 or optuna (``bench/import_time.py``
+measures it; a test guards it). The calls speak the full SDK's protocol through the same
+transport.
+
 "Checkpoint now" reaches the script through a file the worker creates (its path is in
 ``SCANFLEET_CHECKPOINT_NOW_FILE``; it holds a request id). The script answers by calling
 ``save_checkpoint``, which writes the id it answered into the result file the worker reads.
@@ -17,9 +23,12 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanfleet import names
+
+if TYPE_CHECKING:
+    from scanfleet.transport import TrialCalls
 
 log = logging.getLogger("scanfleet.current")
 
@@ -36,7 +45,7 @@ class CurrentTrial:
         trial_id: str | None = None,
         resume_step: int = 0,
         checkpoint_dir: Path | None = None,
-        remote: Any = None,
+        remote: TrialCalls | None = None,
         result_file: Path | None = None,
         attempt: int = 1,
         checkpoint_url: str | None = None,
@@ -50,7 +59,7 @@ class CurrentTrial:
         # population-based training: the step to train to, then complete (None otherwise)
         self.stop_step = stop_step
         self.checkpoint_dir = checkpoint_dir or Path.cwd() / "checkpoints"
-        self._remote = remote  # a scanfleet.client.Trial, or None when run by hand
+        self._remote = remote  # a scanfleet.transport.TrialCalls, or None when run by hand
         self._prune = False
         self.last_reported: dict[str, tuple[int, float]] = {}
         self._result_file = result_file
@@ -117,7 +126,7 @@ class CurrentTrial:
         request = self._request_id()
         uri = None
         if self._remote is not None and self._checkpoint_url is not None and self.id:
-            from scanfleet.client import APIError
+            from scanfleet.errors import APIError
             from scanfleet.runtime.checkpoints import checkpoint_store
 
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -126,11 +135,11 @@ class CurrentTrial:
                 self.checkpoint_dir, trial_id=self.id, step=step, attempt=self.attempt
             )
             try:
-                recorded = self._remote.checkpoint(step, uri).checkpoint_record
+                recorded = self._remote.checkpoint(step, uri).get("checkpoint") or {}
             except APIError as exc:
                 log.error("checkpoint of step %d not recorded: %s", step, exc)
                 return None
-            if recorded is not None and recorded.uri == uri:
+            if recorded.get("uri") == uri:
                 store.discard_older(uri)
         self.checkpoint_step, self.checkpoint_uri = step, uri
         self._answered = request
@@ -215,22 +224,15 @@ def _from_environment(env: Any, argv: list[str]) -> CurrentTrial:
     ckpt = env.get(names.ENV_CHECKPOINT_DIR)
     result_file = env.get(names.ENV_RESULT_FILE)
     request_file = env.get(names.ENV_CHECKPOINT_NOW_FILE)
+    attempt = int(env.get(names.ENV_ATTEMPT) or 1)
     remote = None
     if trial_id and env.get(names.ENV_API_URL):
-        from scanfleet.client import Client, Trial
-        from scanfleet.records import TrialRecord, TrialState
+        from scanfleet.transport import Transport, TrialCalls, auth_for, user_agent
 
-        client = Client(url=env[names.ENV_API_URL], token=env.get(names.ENV_TOKEN))
-        record = TrialRecord(
-            scan_id=trial_id.rpartition("-")[0],
-            trial_id=trial_id,
-            number=0,
-            params=params,
-            state=TrialState.RUNNING,
-            attempt=int(env.get(names.ENV_ATTEMPT) or 1),
-            worker_id=env.get(names.ENV_WORKER_ID),
-        )
-        remote = Trial(client, record)
+        url = env[names.ENV_API_URL]
+        auth = auth_for(url, auth=None, token=env.get(names.ENV_TOKEN) or None, env=env)
+        transport = Transport(url, auth, user_agent=user_agent())
+        remote = TrialCalls(transport, trial_id, attempt=attempt)
     return CurrentTrial(
         params=params,
         trial_id=trial_id,
@@ -238,7 +240,7 @@ def _from_environment(env: Any, argv: list[str]) -> CurrentTrial:
         checkpoint_dir=Path(ckpt) if ckpt else None,
         remote=remote,
         result_file=Path(result_file) if result_file else None,
-        attempt=int(env.get(names.ENV_ATTEMPT) or 1),
+        attempt=attempt,
         checkpoint_url=env.get(names.ENV_CHECKPOINT_URL) or None,
         request_file=Path(request_file) if request_file else None,
         stop_step=int(stop_step) if stop_step else None,

@@ -1,10 +1,13 @@
-"""Errors of the SDK: the classes of ``scanfleet.errors``, rebuilt from the API's answers.
+"""Error answers of the API turned back into the classes of ``scanfleet.errors``.
 
 An error answer becomes the very class the service raised (``LeaseLostError`` for
 ``lease_lost``, a ``ConflictError``), found by its code in ``ERROR_CLASSES``, the one
 table; a code this version does not know falls back to the class of its status, and a
 status without one to ``APIStatusError``. ``APIConnectionError``/``APITimeoutError``
 mean no answer came; ``APIResponseError`` an answer that is not the JSON promised.
+
+Standard library only: the one coded class that lives with pydantic (``ConfigError``,
+``invalid_config``, an answer of ``POST /scans`` alone) is imported when it is met.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from scanfleet.config import ConfigError
 from scanfleet.errors import (
     STATUS_ERRORS,
     AlreadyClaimedError,
@@ -44,7 +46,7 @@ from scanfleet.errors import (
     UnprocessableEntityError,
     UnsupportedMediaTypeError,
 )
-from scanfleet.wire import ErrorCode, error_code_of
+from scanfleet.names import ErrorCode, error_code_of
 
 
 class ClientErrorCode(StrEnum):
@@ -75,7 +77,6 @@ class APIResponseError(APIError):
 
 _CODED: tuple[type[APIStatusError], ...] = (
     *STATUS_ERRORS,
-    ConfigError,
     InvalidParamsError,
     InvalidValuesError,
     InputsNotStoredError,
@@ -91,7 +92,8 @@ _CODED: tuple[type[APIStatusError], ...] = (
 )
 
 ERROR_CLASSES: dict[ErrorCode | str, type[APIStatusError]] = {cls.code: cls for cls in _CODED}
-"""The one table: the class of each error code (each class knows its status)."""
+"""The one table: the class of each error code (each class knows its status), but for
+``invalid_config``, whose class ``coded_class`` imports on demand."""
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {cls.status: cls for cls in STATUS_ERRORS}
 
@@ -99,7 +101,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {cls.status: cls for cls in STATUS
 def error_class(code: ErrorCode | str, status: int) -> type[APIStatusError]:
     """The class of an error answer: by its code, else by its status (any 5xx: the 500
     class), else ``APIStatusError``."""
-    cls = ERROR_CLASSES.get(code)
+    cls = coded_class(code)
     if cls is not None and cls.status == status:
         return cls
     if status >= 500:
@@ -107,7 +109,16 @@ def error_class(code: ErrorCode | str, status: int) -> type[APIStatusError]:
     return _BY_STATUS.get(status, APIStatusError)
 
 
-def _make_status_error(
+def coded_class(code: ErrorCode | str) -> type[APIStatusError] | None:
+    """The class of ``code``; None for a code this version does not know."""
+    if code == ErrorCode.INVALID_CONFIG:
+        from scanfleet.config import ConfigError  # pydantic: paid for only by this answer
+
+        return ConfigError
+    return ERROR_CLASSES.get(code)
+
+
+def make_status_error(
     status: int, body: Any, headers: Mapping[str, str] | None = None
 ) -> APIStatusError:
     """The error for an error answer.
@@ -137,6 +148,7 @@ __all__ = [
     "BadRequestError",
     "ClientErrorCode",
     "ConflictError",
+    "ERROR_CLASSES",
     "GoneError",
     "InternalServerError",
     "MethodNotAllowedError",
@@ -147,5 +159,7 @@ __all__ = [
     "ScanFinishedError",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
+    "coded_class",
     "error_class",
+    "make_status_error",
 ]

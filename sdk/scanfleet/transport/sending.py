@@ -1,38 +1,35 @@
 """The transport: JSON over HTTP(S) with retries, backoff and idempotency keys.
 
 Standard library only (``urllib.request``). The retry policy is two small functions,
-``_should_retry`` and ``_retry_delay``, so it can be read and tested on its own.
+``should_retry`` and ``retry_delay``, so it can be read and tested on its own.
 """
 
 from __future__ import annotations
 
 import email.utils
 import http.client
-import ipaddress
 import json
 import logging
+import os
 import random
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
-from scanfleet.client._auth import Auth, TokenAuth
-from scanfleet.client._errors import (
+from scanfleet.errors import APIError, APIStatusError
+from scanfleet.names import HEADER_IDEMPOTENCY_KEY
+from scanfleet.transport.answers import (
     APIConnectionError,
-    APIError,
     APIResponseError,
-    APIStatusError,
     APITimeoutError,
-    _make_status_error,
+    make_status_error,
 )
-from scanfleet.wire import HEADER_IDEMPOTENCY_KEY
+from scanfleet.transport.auth import Auth, TokenAuth
 
-log = logging.getLogger("scanfleet.client")
+log = logging.getLogger("scanfleet.client")  # the SDK's logger, whichever path sends
 
 INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
@@ -45,16 +42,34 @@ class Response(NamedTuple):
     headers: dict[str, str]
 
 
-@dataclass
 class RetryPolicy:
-    """How many times and how long. ``sleep`` and ``random`` are injectable for tests."""
+    """How many times and how long. ``sleep`` and ``random`` are injectable for tests.
+    (A plain class: ``dataclasses`` would import ``inspect`` on a training script's path.)"""
 
-    max_retries: int = 4
-    sleep: Callable[[float], None] = time.sleep
-    random: Callable[[], float] = field(default=random.random)
+    def __init__(
+        self,
+        max_retries: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random.random,
+    ) -> None:
+        self.max_retries = max_retries
+        self.sleep = sleep
+        self.random = random
+
+    def __repr__(self) -> str:
+        return f"RetryPolicy(max_retries={self.max_retries})"
 
 
-def _should_retry(error: APIError) -> bool:
+def new_idempotency_key() -> str:
+    """A random (version 4) UUID as text, without ``uuid``, which imports ``platform``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def should_retry(error: APIError) -> bool:
     """Retry when no answer came, on 408, 429 and 5xx; never on a 409: a conflict
     (``lease_lost``, ``trial_finished``, ...) is an answer about the state, not an
     accident, and a race the store lost is its own 503 ``store_busy``."""
@@ -66,7 +81,7 @@ def _should_retry(error: APIError) -> bool:
     return status in (408, 429) or status >= 500
 
 
-def _retry_delay(retries_done: int, retry_after: float | None, rand: float) -> float:
+def retry_delay(retries_done: int, retry_after: float | None, rand: float) -> float:
     """Seconds to wait before the next attempt: the server's ``Retry-After`` when it gave a
     sane one, else exponential from 0.5 s, capped at 8 s, minus up to 25 % jitter."""
     if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER_S:
@@ -75,7 +90,7 @@ def _retry_delay(retries_done: int, retry_after: float | None, rand: float) -> f
     return delay * (1 - 0.25 * rand)
 
 
-def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """``Retry-After`` in seconds or as an HTTP date; ``retry-after-ms`` too."""
     lowered = {k.lower(): v for k, v in headers.items()}
     if "retry-after-ms" in lowered:
@@ -112,8 +127,10 @@ def _opener_for(url: str) -> urllib.request.OpenerDirector:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host in ("localhost", "::1") or host.startswith("127."):
         return True
+    import ipaddress  # only for a host that is not plainly loopback
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -185,17 +202,17 @@ class Transport:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         if method != "GET":
-            headers[HEADER_IDEMPOTENCY_KEY] = idempotency_key or str(uuid.uuid4())
+            headers[HEADER_IDEMPOTENCY_KEY] = idempotency_key or new_idempotency_key()
         retries_done = 0
         while True:
             try:
                 return self._send(method, url, data, headers)
             except APIError as error:
                 error.attempts = retries_done + 1
-                if retries_done >= self.retry.max_retries or not _should_retry(error):
+                if retries_done >= self.retry.max_retries or not should_retry(error):
                     raise
                 retry_after = error.retry_after if isinstance(error, APIStatusError) else None
-                delay = _retry_delay(retries_done, retry_after, self.retry.random())
+                delay = retry_delay(retries_done, retry_after, self.retry.random())
                 log.info("%s %s: %s; retrying in %.2fs", method, path, error, delay)
                 self.retry.sleep(delay)
                 retries_done += 1
@@ -214,8 +231,8 @@ class Transport:
                 raw = err.read()
             except (OSError, http.client.HTTPException):
                 raw = b""
-            error = _make_status_error(err.code, _parse_error(raw), answer_headers)
-            error.retry_after = _parse_retry_after(answer_headers)
+            error = make_status_error(err.code, _parse_error(raw), answer_headers)
+            error.retry_after = parse_retry_after(answer_headers)
             raise error from None
         except urllib.error.URLError as err:
             if isinstance(err.reason, TimeoutError):
