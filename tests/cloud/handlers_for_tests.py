@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# the lane whose claim raises (tests/cloud/test_failure_paths.py sets it; unset: none)
+FAIL_CLAIM_ON_LANE = "SCANFLEET_TEST_FAIL_CLAIM_ON_LANE"
 
 
 def double(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -11,3 +15,14 @@ def double(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     raise ValueError("the handler refused")
+
+
+def claim_failing_on_one_lane(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The stack's claim handler, except on the lane ``FAIL_CLAIM_ON_LANE`` names: there it
+    raises, as a claim whose store call or code breaks does (the Claim function of the
+    deployment is pointed here by the test)."""
+    from lambdas import orchestration
+
+    if str(event.get("lane")) == os.environ.get(FAIL_CLAIM_ON_LANE):
+        raise RuntimeError(f"injected: the claim of lane {event['lane']} broke")
+    return orchestration.claim(event, context)  # type: ignore[no-any-return]

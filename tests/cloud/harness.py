@@ -190,6 +190,9 @@ class JobRunner:
         self.root = root
         self.ledger = Ledger(root / "ledger.txt")
         self.spot: SpotPlan | None = None
+        # job number (1-based, in submission order) → the reason Batch cancels it with
+        # while it waits RUNNABLE (the job queue's state-time limit): it never runs
+        self.runnable_cancels: dict[int, str] = {}
         self.spot_notices = 0
         self.steps_before_loss = 0  # ledger lines of the reclaimed trial when its host went
         self._jobs: list[str] = []
@@ -208,6 +211,9 @@ class JobRunner:
     def __call__(self, run: moto_patches.JobAttemptRun) -> moto_patches.AttemptEnd:
         if run.job_id not in self._jobs:
             self._jobs.append(run.job_id)
+        cancel = self.runnable_cancels.get(self._jobs.index(run.job_id) + 1)
+        if cancel is not None:
+            return moto_patches.AttemptEnd(None, status_reason=cancel, never_ran=True)
         env = {**run.environment, **self._env}
         env.pop("AWS_ENDPOINT_URL_S3", None)
         spot = self.spot

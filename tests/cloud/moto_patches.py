@@ -11,11 +11,15 @@ Each patch is a context manager over ``pytest.MonkeyPatch`` and has its own test
 - :func:`batch_jobs` — ``submit_job`` runs each attempt through a runner the test gives
   (a real process), and settles the job from the job definition's retry strategy, as
   Batch does: the first ``evaluateOnExit`` rule whose conditions all match decides, and
-  when none matches, Batch retries.
+  when none matches, Batch retries. A runner may answer that the job never ran (a job
+  queue's state-time limit cancelled it in RUNNABLE): FAILED, no attempts, its reason.
 - :func:`fast_polls` — the ``.sync`` poll interval (0.5 s) and Wait states are shortened.
 
 Not patched: a retried ``.sync`` task reuses its cancelled task token in moto (fails with
-``States.Timeout``); the state machine has no Retry on its Batch task, so it never hits it.
+``States.Timeout``); the Batch tasks retry only a throttled SubmitJob, which no test
+provokes, so the tests never hit it. Nor does moto's Step Functions terminate the job of
+a stopped execution (AWS does, with the role's batch:TerminateJob); the tests cancel
+through the API, which terminates the scan's jobs itself.
 """
 
 from __future__ import annotations
@@ -165,6 +169,9 @@ class AttemptEnd:
     exit_code: int | None
     status_reason: str = "Essential container in task exited"
     reason: str | None = None  # the container's own reason (e.g. OutOfMemoryError)
+    # Batch cancelled the job before it ran (RUNNABLE past the queue's state-time limit):
+    # status_reason is the limit's reason, the job has no attempt
+    never_ran: bool = False
 
 
 @dataclass
@@ -212,6 +219,7 @@ class BatchLedger:
 
     attempts: list[tuple[str, int, AttemptEnd]] = field(default_factory=list)
     images: set[str] = field(default_factory=set)  # of the jobs' definitions
+    queues: list[tuple[str, str]] = field(default_factory=list)  # (job name, queue name)
     running: int = 0
     max_running: int = 0
     submitted: int = 0
@@ -261,6 +269,13 @@ def _run_attempts(job: Any, runner: Runner, ledger: BatchLedger) -> None:
         except Exception as exc:  # the runner broke: the attempt fails, the test sees it
             end = AttemptEnd(exit_code=None, status_reason=f"runner error: {exc!r}")
         ledger._leave(job.job_name, attempt, end)
+        if end.never_ran:
+            job.attempts.clear()
+            job.latest_attempt = None
+            job.job_stopped_reason = end.status_reason
+            stopped.set()
+            job._mark_stopped(success=False)
+            return
         latest = job.latest_attempt
         latest["container"]["exitCode"] = end.exit_code
         if end.reason:
@@ -339,6 +354,7 @@ def batch_jobs(monkeypatch: pytest.MonkeyPatch, runner: Runner) -> Iterator[Batc
         with ledger.lock:
             ledger.submitted += 1
             ledger.images.add(str((job_def.container_properties or {}).get("image")))
+            ledger.queues.append((job_name, queue.name))
         thread = threading.Thread(
             target=_run_attempts, args=(job, runner, ledger), name=f"batch-{job_name}", daemon=True
         )

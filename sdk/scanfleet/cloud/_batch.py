@@ -112,7 +112,7 @@ class JobOutcome:
             )
             for a in job.get("attempts") or []
         ]
-        started = bool(attempts) or job.get("startedAt") is not None
+        started = bool(attempts)  # a job that ran has at least one attempt
         if not attempts and job.get("status") == "FAILED":
             container = job.get("container") or {}
             attempts = [JobAttempt(job.get("statusReason"), container.get("exitCode"))]

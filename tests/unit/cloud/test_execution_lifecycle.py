@@ -137,3 +137,46 @@ def test_cancelling_a_remote_scan_stops_its_executions_and_terminates_its_jobs(
             assert (job["status"] == "FAILED") is wait_for_stop, name
             assert job.get("statusReason") == ("scan cancelled" if wait_for_stop else None)
         service.cancel(other.scan_id, owner=OWNER)
+
+
+def test_cancel_terminates_the_scans_jobs_in_the_spot_and_the_on_demand_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with mock_aws(config={"batch": {"use_docker": False}}):  # type: ignore[arg-type]
+        boto3.client("iam").create_role(
+            RoleName=ROLE_ARN.rsplit("/", 1)[1], AssumeRolePolicyDocument="{}"
+        )
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn.create_state_machine(
+            name="scanfleet-scans", definition=json.dumps(MACHINE), roleArn=ROLE_ARN
+        )["stateMachineArn"]
+        batch = boto3.client("batch", region_name=REGION)
+        spot, on_demand = create_job_queue(batch, "spot"), create_job_queue(batch, "on-demand")
+        executions = ScanExecutions(
+            arn, stepfunctions=sfn, batch=batch, job_queue=spot, on_demand_queue=on_demand
+        )
+        service = ScanService(SQLiteTrialStore(tmp_path / "scans.db"), lifecycle=executions)
+        scan, _ = service.create_scan("s", remote(), owner=OWNER)
+        definition = batch.register_job_definition(
+            jobDefinitionName="worker",
+            type="container",
+            containerProperties={"image": "w", "command": ["w"], "memory": 512, "vcpus": 1},
+        )["jobDefinitionArn"]
+
+        def runner(run: JobAttemptRun) -> AttemptEnd:
+            run.stopped.wait(10)
+            return AttemptEnd(143)
+
+        with batch_jobs(monkeypatch, runner):
+            jobs = [
+                batch.submit_job(
+                    jobName=f"{scan.scan_id}-{n}", jobQueue=queue, jobDefinition=definition
+                )["jobId"]
+                for n, queue in (("aaaa", spot), ("bbbb", on_demand))
+            ]
+            service.cancel(scan.scan_id, owner=OWNER)
+            for job_id in jobs:
+                (job,) = batch.describe_jobs(jobs=[job_id])["jobs"]
+                while job["status"] != "FAILED":
+                    (job,) = batch.describe_jobs(jobs=[job_id])["jobs"]
+                assert job["statusReason"] == "scan cancelled"
