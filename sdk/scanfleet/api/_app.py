@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -15,10 +14,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from pydantic import ValidationError
 
-import scanfleet
 from scanfleet.api._identity import identity_of
 from scanfleet.api._json_body import parse_json_body
 from scanfleet.api._models import invalid_request
+from scanfleet.api._openapi import openapi_document
 from scanfleet.api._scans import scans_router
 from scanfleet.api._search import search_router
 from scanfleet.api._trials import trials_router
@@ -63,6 +62,7 @@ def build_app(service: ScanService) -> APIGatewayRestResolver:
 
     @app.get(
         "/health",
+        operation_id="health",
         summary="Liveness (no identity needed)",
         tags=["meta"],
         responses={200: {"description": "OK", "content": {"application/json": {"model": Health}}}},
@@ -75,7 +75,7 @@ def build_app(service: ScanService) -> APIGatewayRestResolver:
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
         if not document:
-            document.append(_openapi_document(app))
+            document.append(openapi_document(app))
         return Response(status_code=200, content_type="application/json", body=document[0])
 
     _map_errors(app)
@@ -133,19 +133,6 @@ def _map_errors(app: APIGatewayRestResolver) -> None:
         logger.exception("unhandled error (request %s)", request_id)
         internal = InternalServerError("internal error", details={"request_id": request_id})
         return error_response(internal)
-
-
-def _openapi_document(app: APIGatewayRestResolver) -> str:
-    """Powertools' OpenAPI document, without the 422 answers it adds to every route: this
-    API answers validation errors with 400 (``ErrorBody``), never 422."""
-    doc = json.loads(app.get_openapi_json_schema(title="scanfleet", version=scanfleet.__version__))
-    for operations in doc.get("paths", {}).values():
-        for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
-    schemas = doc.get("components", {}).get("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
-        schemas.pop(unused, None)
-    return json.dumps(doc, indent=2)
 
 
 def _not_json() -> Response[dict[str, Any]]:

@@ -33,15 +33,24 @@ def json_depth(text: str) -> int:
 
 
 def parse_json_body(text: str) -> Any:
-    """The body as JSON; a body nested deeper than ``MAX_JSON_DEPTH`` is a 400.
+    """The body as JSON: an object, or ``null`` (no body); anything else is a 400.
+
+    Every body of the API is a JSON object. Powertools validates a body parameter that is
+    not a sequence with the *first item* of a list it is given, so without this check
+    ``[{"worker_id": "w"}, 5]`` would claim a trial; it is refused here, on both tiers.
 
     Raises:
-        InvalidRequestError: the body nests too deep (``details`` names ``body``).
+        InvalidRequestError: the body nests deeper than ``MAX_JSON_DEPTH`` or is not an
+            object (``details`` names ``body``).
         json.JSONDecodeError: the body is not JSON (the resolver answers it as a 400).
     """
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
-        message = f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
-        raise InvalidRequestError(
-            f"body: {message}", details=[{"path": "body", "message": message}]
-        )
-    return json.loads(text)
+        raise _invalid_body(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    document = json.loads(text)
+    if document is not None and not isinstance(document, dict):
+        raise _invalid_body("a JSON object is required")
+    return document
+
+
+def _invalid_body(message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"body: {message}", details=[{"path": "body", "message": message}])

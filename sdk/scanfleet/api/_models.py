@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from scanfleet.errors import InvalidRequestError
 from scanfleet.records import ScanStatus
@@ -32,13 +33,28 @@ from scanfleet.wire import (
     TrialList,
 )
 
+
+def _integral(value: Any) -> Any:
+    """JSON has one kind of number: ``3.0`` is the integer 3 (JSON Schema agrees), ``3.5``
+    is no integer, and a boolean is no number at all (the bodies are strict)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_INTEGRAL = BeforeValidator(_integral)  # after the Field: its bounds stay in the JSON schema
 WorkerId = Annotated[str, Field(min_length=1, max_length=200)]
-Attempt = Annotated[int, Field(ge=1, le=MAX_INT, description="the attempt the worker holds")]
-Step = Annotated[int, Field(ge=0, le=MAX_INT)]
+Attempt = Annotated[
+    int, Field(ge=1, le=MAX_INT, description="the attempt the worker holds"), _INTEGRAL
+]
+Step = Annotated[int, Field(ge=0, le=MAX_INT), _INTEGRAL]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: a number is a JSON number and a flag a JSON boolean, as documented; a
+    boolean is no step, a numeric string no value (an integer is a valid float)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CreateScanBody(_Body):
@@ -56,13 +72,24 @@ class StatusBody(_Body):
 
 
 class ExtendBody(_Body):
-    max_run: int = Field(ge=1, le=MAX_INT)
+    max_run: Annotated[int, Field(ge=1, le=MAX_INT), _INTEGRAL]
+
+
+# What the tag limits (checked by ``tag_problems``, with their own messages) look like in
+# the OpenAPI document
+_TAGS_SCHEMA: JsonDict = {
+    "maxProperties": MAX_TAGS,
+    "propertyNames": {"minLength": 1, "maxLength": MAX_TAG_KEY_CHARS},
+    "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE_CHARS},
+}
 
 
 class AddTrialBody(_Body):
     params: dict[str, Any]
     tags: dict[str, str] = Field(
-        default_factory=dict, description=f"at most {MAX_TAGS} (see docs/api.md, Limits)"
+        default_factory=dict,
+        description=f"at most {MAX_TAGS} (see docs/api.md, Limits)",
+        json_schema_extra=_TAGS_SCHEMA,
     )
 
 
@@ -89,6 +116,15 @@ class CheckpointBody(_Body):
 
 class CompleteBody(_Body):
     """Exactly one of ``values`` (every metric by name) or ``value`` (the scan's metric)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["values"], "properties": {"values": {"type": "object"}}},
+                {"required": ["value"], "properties": {"value": {"type": "number"}}},
+            ]
+        },
+    )
 
     values: dict[str, float] | None = None
     value: float | None = None
@@ -119,13 +155,16 @@ class FailBody(_Body):
 
 
 class SeedsBody(_Body):
-    n: int = Field(ge=1, le=1000, description="seeds to run the best parameters with")
+    n: Annotated[
+        int, Field(ge=1, le=1000, description="seeds to run the best parameters with"), _INTEGRAL
+    ]
 
 
 class TagsBody(_Body):
     tags: dict[str, str] = Field(
         min_length=1,
         description=f"merged into the trial's tags (at most {MAX_TAGS} in all; docs/api.md)",
+        json_schema_extra=_TAGS_SCHEMA,
     )
 
 

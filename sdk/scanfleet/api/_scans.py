@@ -40,6 +40,7 @@ def scans_router(service: ScanService) -> Router:
 
     @router.post(
         "/scans",
+        operation_id="createScan",
         summary="Create a scan (idempotent with Idempotency-Key)",
         tags=["scans"],
         responses=answers(ScanSummary, created="the scan this Idempotency-Key created before"),
@@ -66,7 +67,13 @@ def scans_router(service: ScanService) -> Router:
             body=summary(scan.scan_id, owner),
         )
 
-    @router.get("/scans", summary="The caller's scans", tags=["scans"], responses=answers(ScanList))
+    @router.get(
+        "/scans",
+        operation_id="listScans",
+        summary="The caller's scans",
+        tags=["scans"],
+        responses=answers(ScanList),
+    )
     def list_scans(
         owner: Owner,
         status: Annotated[ScanStatus | None, Query()] = None,
@@ -80,6 +87,7 @@ def scans_router(service: ScanService) -> Router:
 
     @router.get(
         "/scans/<scan_id>",
+        operation_id="getScan",
         summary="A scan with its counts per state and its best trial",
         tags=["scans"],
         responses=answers(ScanSummary, 404),
@@ -89,6 +97,7 @@ def scans_router(service: ScanService) -> Router:
 
     @router.delete(
         "/scans/<scan_id>",
+        operation_id="deleteScan",
         summary="Delete a scan and its trials (answers the scan as it was)",
         tags=["scans"],
         responses=answers(ScanRecord, 404),
@@ -98,6 +107,7 @@ def scans_router(service: ScanService) -> Router:
 
     @router.post(
         "/scans/<scan_id>/cancel",
+        operation_id="cancelScan",
         summary="Cancel a scan (its unfinished trials fail); harmless twice",
         tags=["scans"],
         responses=answers(ScanSummary, 404),
@@ -108,6 +118,7 @@ def scans_router(service: ScanService) -> Router:
 
     @router.post(
         "/scans/<scan_id>/status",
+        operation_id="setScanStatus",
         summary="Mark a scan COMPLETED (done, paused) or RUNNING again",
         tags=["scans"],
         responses=answers(ScanSummary, 404, 409),
@@ -120,6 +131,7 @@ def scans_router(service: ScanService) -> Router:
 
     @router.post(
         "/scans/<scan_id>/extend",
+        operation_id="extendScan",
         summary="Raise max_run (a COMPLETED scan runs again)",
         tags=["scans"],
         responses=answers(ScanSummary, 404, 409),

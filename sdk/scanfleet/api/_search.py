@@ -27,6 +27,7 @@ def search_router(service: ScanService) -> Router:
 
     @router.get(
         "/scans/<scan_id>/best-trials",
+        operation_id="getBestTrials",
         summary="The best trials: the Pareto front of the scan's metrics (one metric: the best)",
         tags=["scans"],
         responses=answers(TrialList, 404),
@@ -36,6 +37,7 @@ def search_router(service: ScanService) -> Router:
 
     @router.post(
         "/scans/<scan_id>/seeds",
+        operation_id="gatherSeeds",
         summary="Run the best parameters again with seeds 0..n-1 (a COMPLETED scan runs again)",
         tags=["scans"],
         responses=answers(ScanSummary, 404, 409),
@@ -48,6 +50,7 @@ def search_router(service: ScanService) -> Router:
 
     @router.post(
         "/trials/<trial_id>/tags",
+        operation_id="tagTrial",
         summary="Merge tags into a trial (finished trials too; at most 50 in all)",
         tags=["trials"],
         responses=answers(TrialRecord, 404),

@@ -50,6 +50,7 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
 
     @router.get(
         "/scans/<scan_id>/trials",
+        operation_id="listTrials",
         summary="The trials of a scan, optionally in one state",
         tags=["trials"],
         responses=answers(TrialList, 404),
@@ -68,6 +69,7 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
 
     @router.get(
         "/scans/<scan_id>/intermediate-values",
+        operation_id="getIntermediateValues",
         summary="A page of the curves of one metric (default: the scan's), optionally of one state",
         tags=["trials"],
         responses=answers(IntermediateValues, 404),
@@ -94,6 +96,7 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/scans/<scan_id>/trials",
+        operation_id="addTrial",
         summary="Queue a trial with these params (the same params: the existing trial)",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 410, created="a trial with these params existed"),
@@ -107,6 +110,7 @@ def _scan_trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/scans/<scan_id>/trials/claim",
+        operation_id="claimNextTrial",
         summary="Claim the next trial to run",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 410, empty="none free right now (poll again)"),
@@ -127,6 +131,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.get(
         "/trials/<trial_id>",
+        operation_id="getTrial",
         summary="One trial",
         tags=["trials"],
         responses=answers(TrialRecord, 404),
@@ -136,6 +141,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/trials/<trial_id>/claim",
+        operation_id="claimTrial",
         summary="Claim this queued trial",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 409, 410),
@@ -152,6 +158,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/trials/<trial_id>/heartbeat",
+        operation_id="heartbeatTrial",
         summary="Extend the lease",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 409),
@@ -166,6 +173,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/trials/<trial_id>/reports",
+        operation_id="reportValue",
         summary="Report an intermediate value; answers whether to prune",
         tags=["trials"],
         responses=answers(PruneDecision, 404, 409),
@@ -175,6 +183,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/trials/<trial_id>/checkpoints",
+        operation_id="recordCheckpoint",
         summary="Record the last checkpoint (a resumed attempt starts after its step)",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 409),
@@ -186,6 +195,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/trials/<trial_id>/complete",
+        operation_id="completeTrial",
         summary="Finish the trial with its metric(s)",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 409),
@@ -197,6 +207,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/trials/<trial_id>/prune",
+        operation_id="pruneTrial",
         summary="Finish the trial as pruned (its last reported value stands)",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 409),
@@ -209,6 +220,7 @@ def _trial_routes(router: Router, service: ScanService) -> None:
 
     @router.post(
         "/trials/<trial_id>/fail",
+        operation_id="failTrial",
         summary="The trial stopped without a result: re-queued while budgets allow",
         tags=["trials"],
         responses=answers(TrialRecord, 404, 409),

@@ -31,10 +31,10 @@ def test_json_depth_counts_arrays_and_objects_not_brackets_in_strings(
 
 
 def test_a_body_at_the_limit_parses_and_one_deeper_is_refused_naming_the_body() -> None:
-    at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    at_limit = '{"a": ' + "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1) + "}"
     assert json.dumps(parse_json_body(at_limit)) == at_limit.replace("][", "], [")
     with pytest.raises(InvalidRequestError) as caught:
-        parse_json_body("[" + at_limit + "]")
+        parse_json_body(at_limit.replace("[", "[[", 1).replace("]", "]]", 1))
     assert caught.value.details == [
         {"path": "body", "message": f"JSON nested more than {MAX_JSON_DEPTH} levels deep"}
     ]
@@ -46,3 +46,19 @@ def test_the_lambda_handler_answers_a_body_1000_deep_with_400(handler_module: ob
     assert answer["statusCode"] == 400, answer["body"]
     error = json.loads(answer["body"])["error"]
     assert error["code"] == "invalid_request" and "nested more than" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "text", ["[]", '[{"worker_id": "w"}, 5]', "[null, null]", '"x"', "0", "true"]
+)
+def test_a_body_that_is_not_an_object_is_refused_naming_the_body(text: str) -> None:
+    """Powertools would validate the first item of a list as the body (found by
+    schemathesis: ``[null, null]`` pruned a trial, ``[{"worker_id": "w"}]`` claimed one)."""
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_json_body(text)
+    assert caught.value.details == [{"path": "body", "message": "a JSON object is required"}]
+
+
+def test_an_object_and_null_are_bodies() -> None:
+    assert parse_json_body('{"attempt": 1}') == {"attempt": 1}
+    assert parse_json_body("null") is None
