@@ -9,12 +9,14 @@ from scanfleet.search._base import SAMPLER_ATTRS, SearchStrategy, Suggestion, de
 from scanfleet.search._grid import GridStrategy
 
 if TYPE_CHECKING:
-    from scanfleet.search._optuna import build_study, to_distribution
+    from scanfleet.search._optuna import LiveStudy, OptunaStrategy, build_study, to_distribution
     from scanfleet.search._pruning import decide_prune
 
 __all__ = [
     "SAMPLER_ATTRS",
     "GridStrategy",
+    "LiveStudy",
+    "OptunaStrategy",
     "SearchStrategy",
     "Suggestion",
     "build_study",
@@ -43,7 +45,7 @@ def strategy_for(config: ScanConfig) -> SearchStrategy:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("build_study", "to_distribution"):
+    if name in ("build_study", "to_distribution", "LiveStudy", "OptunaStrategy"):
         from scanfleet.search import _optuna
 
         return getattr(_optuna, name)

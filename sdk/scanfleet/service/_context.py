@@ -1,10 +1,13 @@
 """What every use case shares: the store, the clock, the ports, and the per-scan caches
-(the strategy built from a scan's config, the warm-start trials of earlier scans)."""
+(the strategy built from a scan's config, the warm-start trials of earlier scans, the
+live study an Optuna scan's claims catch up instead of rebuilding)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from scanfleet.artifacts import InputStore
 from scanfleet.config import ScanConfig
@@ -19,6 +22,19 @@ COMPLETED = frozenset({TrialState.COMPLETED})
 
 
 @dataclass
+class LiveStudyEntry:
+    """A scan's live study (``scanfleet.search.LiveStudy``, typed loosely: naming it
+    imports optuna), the config it was built for and the store's change sequence it is
+    caught up to. ``lock``: held across catching up and asking (one claim at a time per
+    scan in this process)."""
+
+    config: str
+    study: Any = None
+    seq: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class ServiceContext:
     """One per service. ``now`` is injectable so tests control leases and durations;
     ``inputs`` is where uploaded scripts go (None: uploads are refused)."""
@@ -30,6 +46,8 @@ class ServiceContext:
     inputs: InputStore | None = None
     strategies: dict[str, tuple[str, SearchStrategy]] = field(default_factory=dict)
     warm_starts: dict[str, list[TrialRecord]] = field(default_factory=dict)
+    live_studies: dict[str, LiveStudyEntry] = field(default_factory=dict)
+    _live_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def config_of(self, scan: ScanRecord) -> ScanConfig:
         return ScanConfig.model_validate(scan.config)
@@ -42,10 +60,20 @@ class ServiceContext:
             self.strategies[scan.scan_id] = cached
         return cached[1]
 
+    def live_study_entry(self, scan: ScanRecord) -> LiveStudyEntry:
+        """The scan's live-study entry (a changed config starts an empty one)."""
+        with self._live_lock:
+            entry = self.live_studies.get(scan.scan_id)
+            if entry is None or entry.config != str(scan.config):
+                entry = LiveStudyEntry(config=str(scan.config))
+                self.live_studies[scan.scan_id] = entry
+            return entry
+
     def forget(self, scan_id: str) -> None:
         """Drop what is cached of a deleted scan."""
         self.strategies.pop(scan_id, None)
         self.warm_starts.pop(scan_id, None)
+        self.live_studies.pop(scan_id, None)
 
     def scan(self, scan_id: str, owner: str) -> ScanRecord:
         """Raises ScanNotFoundError, also when the scan belongs to another owner."""

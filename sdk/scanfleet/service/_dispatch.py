@@ -5,6 +5,7 @@ trial, and the re-queue of trials whose worker died."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, cast
 
 from scanfleet.artifacts import ArtifactError
 from scanfleet.config import ScanConfig
@@ -17,12 +18,15 @@ from scanfleet.records import (
     trial_id_for,
 )
 from scanfleet.search import SAMPLER_ATTRS, SearchStrategy, Suggestion
-from scanfleet.service._context import ServiceContext, raise_if_finished
+from scanfleet.service._context import LiveStudyEntry, ServiceContext, raise_if_finished
 from scanfleet.service._params import complete_params
 from scanfleet.service._results import TAG_REUSED_FROM, is_seed_run
 from scanfleet.service._reuse import reusable_result, warm_start_trials
 from scanfleet.service._scan_end import finish_scan_if_done, stop_reason
 from scanfleet.store import InsertResult
+
+if TYPE_CHECKING:
+    from scanfleet.search import OptunaStrategy
 
 logger = logging.getLogger("scanfleet.service")
 
@@ -105,7 +109,7 @@ class Dispatch:
         for _ in range(_MAX_CLAIM_ROUNDS):
             if stop_reason(self.ctx, scan, config, strategy) is not None:
                 break
-            suggestion = strategy.suggest(scan, self._history(scan, strategy), retry=retry)
+            suggestion = self._suggest(scan, strategy, retry)
             if suggestion is None:
                 break
             trial = self._new_trial(scan, config, suggestion, worker_id, lease)
@@ -138,20 +142,50 @@ class Dispatch:
             scan_id, worker_id, lease_seconds=lease, now=self.ctx.now()
         )
 
+    def _suggest(self, scan: ScanRecord, strategy: SearchStrategy, retry: int) -> Suggestion | None:
+        """The strategy's next suggestion. An Optuna scan's comes from the scan's live
+        study, caught up with the trials changed since the last claim (the same
+        suggestion as a full rebuild's); any other strategy's from the history."""
+        if not getattr(strategy, "keeps_live_study", False):
+            return strategy.suggest(scan, self._history(scan, strategy), retry=retry)
+        live = cast("OptunaStrategy", strategy)
+        entry = self.ctx.live_study_entry(scan)
+        with entry.lock:
+            self._catch_up(entry, scan, live)
+            return live.suggest_live(scan, entry.study, retry=retry)
+
+    def _catch_up(self, entry: LiveStudyEntry, scan: ScanRecord, strategy: OptunaStrategy) -> None:
+        """Tell the live study the trials changed after its sequence; build it from every
+        trial when there is none yet or it cannot follow a change in place."""
+        store = self.ctx.store
+        if entry.study is not None:
+            changes = store.trials_changed_since(scan.scan_id, entry.seq)
+            if entry.study.apply(changes.trials):
+                entry.seq = changes.seq
+                return
+        changes = store.trials_changed_since(scan.scan_id, None)
+        study = strategy.live_study(self._warm(scan), lambda t: not is_seed_run(t))
+        if not study.apply(changes.trials):  # every trial, by number: cannot happen
+            raise AssertionError(f"the live study of scan {scan.scan_id} refused its trials")
+        entry.study, entry.seq = study, changes.seq
+
     def _history(self, scan: ScanRecord, strategy: SearchStrategy) -> list[TrialRecord]:
         """What the strategy learns from: the warm-start trials of earlier scans, then the
         scan's own trials but its seed runs."""
         if not strategy.needs_history:
             return []
+        own = [t for t in self.ctx.store.list_trials(scan.scan_id) if not is_seed_run(t)]
+        return self._warm(scan) + own
+
+    def _warm(self, scan: ScanRecord) -> list[TrialRecord]:
+        """The warm-start trials of earlier scans (read once per scan)."""
         ctx = self.ctx
         config = ctx.config_of(scan)
-        warm: list[TrialRecord] = []
-        if config.warm_start_from:
-            if scan.scan_id not in ctx.warm_starts:
-                ctx.warm_starts[scan.scan_id] = warm_start_trials(ctx.store, config)
-            warm = ctx.warm_starts[scan.scan_id]
-        own = [t for t in ctx.store.list_trials(scan.scan_id) if not is_seed_run(t)]
-        return warm + own
+        if not config.warm_start_from:
+            return []
+        if scan.scan_id not in ctx.warm_starts:
+            ctx.warm_starts[scan.scan_id] = warm_start_trials(ctx.store, config)
+        return ctx.warm_starts[scan.scan_id]
 
     def _new_trial(
         self,
