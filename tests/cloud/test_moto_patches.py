@@ -188,6 +188,23 @@ def test_a_submitted_job_runs_its_attempts_and_settles_by_the_retry_strategy(
     assert ledger.max_running == 1 and ledger.submitted == 1
 
 
+def test_a_job_cancelled_before_it_ran_fails_with_the_reason_and_no_attempt(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a job queue's state-time limit cancels a job stuck RUNNABLE."""
+    reason = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+    queue, definition = _batch_setup()
+    runner = lambda run: AttemptEnd(None, status_reason=reason, never_ran=True)  # noqa: E731
+    with moto_patches.batch_jobs(monkeypatch, runner) as ledger:
+        job = boto3.client("batch", region_name=REGION).submit_job(
+            jobName="trial-1", jobQueue=queue, jobDefinition=definition
+        )
+        described = _settled(job["jobId"])
+    assert (described["status"], described["statusReason"]) == ("FAILED", reason)
+    assert described["attempts"] == []
+    assert ledger.queues == [("trial-1", "trials")]
+
+
 def test_a_terminated_job_stops_its_attempt_and_fails(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
