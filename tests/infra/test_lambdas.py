@@ -90,6 +90,7 @@ def test_s3_access_is_by_prefix(synthesised: Synthesised):
     assert sorted(map(sorted, by_prefix.values())) == [
         [CHECKPOINT_PREFIX, INPUTS_PREFIX],  # the job role
         [CHECKPOINT_PREFIX, INPUTS_PREFIX],  # the API function
+        [CHECKPOINT_PREFIX, INPUTS_PREFIX],  # the EC2 agents' role (infra/agents.py)
     ]
     assert inspect.signature(S3InputStore).parameters["prefix"].default == INPUTS_PREFIX
 

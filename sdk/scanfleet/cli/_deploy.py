@@ -18,9 +18,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanfleet.cli._common import SubParsers
+
+if TYPE_CHECKING:
+    from scanfleet.cloud.deploy_checks import Check
 
 # flag (argparse dest) -> CDK context key of infra/settings.py
 FLAG_CONTEXT = {
@@ -86,6 +89,12 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask to approve IAM changes")
     p.add_argument("--skip-layer", action="store_true", help="reuse build/lambda-layer")
     p.add_argument(
+        "--check",
+        action="store_true",
+        help="say what the deployment lacks (credentials, CDK bootstrap, GPU Spot vCPU "
+        "quota, Spot service-linked role, Lambda concurrency, the layer, Node); create nothing",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the commands, ready to paste (with region and account), run nothing",
@@ -138,6 +147,12 @@ def plan_deploy(args: argparse.Namespace) -> DeployPlan:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     plan = plan_deploy(args)
+    if args.check:
+        from scanfleet.cloud.deploy_checks import Status, report
+
+        checks = deploy_checks(plan, args, os.environ)
+        print(report(checks))
+        return 1 if any(check.status is Status.MISSING for check in checks) else 0
     if args.dry_run:
         print("\n".join(dry_run_script(plan, args, os.environ)))
         return 0
@@ -171,6 +186,54 @@ def _settings_module(project: Path) -> Any:
     if str(project) not in sys.path:
         sys.path.insert(0, str(project))
     return importlib.import_module("infra.settings")
+
+
+# ---- --check: what is missing, before anything is created ---------------------------------
+
+
+def deploy_checks(
+    plan: DeployPlan, args: argparse.Namespace, environ: Mapping[str, str]
+) -> list[Check]:
+    """The account's prerequisites in the deploy's region (``scanfleet.cloud.deploy_checks``)
+    and the checkout's: the layer ``scanfleet deploy`` would reuse, Node and the CDK CLI.
+
+    Raises:
+        ValueError: no region is known (the message says how to give one).
+    """
+    import boto3
+    from botocore.config import Config
+
+    from scanfleet.cloud.deploy_checks import (
+        AccountClients,
+        account_checks,
+        check_layer,
+        check_node,
+    )
+
+    region, _ = _region(args, environ)
+    if region == PLACEHOLDER_REGION:
+        raise ValueError("--check: no region known; pass --region or set AWS_REGION")
+    settings = _settings_module(plan.project).Settings.from_context(plan.context.get)
+    session = boto3.Session(profile_name=args.profile, region_name=region)
+    quick = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+    clients = AccountClients(
+        sts=session.client("sts", config=quick),
+        cloudformation=session.client("cloudformation", config=quick),
+        ssm=session.client("ssm", config=quick),
+        service_quotas=session.client("service-quotas", config=quick),
+        iam=session.client("iam", config=quick),
+        lambda_=session.client("lambda", config=quick),
+    )
+    checks = account_checks(
+        clients,
+        region=region,
+        needed_vcpus=settings.job_vcpus,
+        reserved_concurrency=2 * settings.lane_concurrency,  # the lanes' claim and finish
+    )
+    layer = importlib.import_module("infra.build_layer")
+    checks.append(check_layer(layer.built_for(), layer.requirements(), layer.LAYER_DIR))
+    checks.append(check_node(plan.project))
+    return checks
 
 
 # ---- --dry-run: commands a person can paste ------------------------------------------------
