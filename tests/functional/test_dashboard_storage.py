@@ -326,6 +326,19 @@ def test_trials_are_fetched_again_after_the_ttl_and_earlier_answers_stay_as_they
     assert storage.get_best_trial(0).number == 5
 
 
+def test_a_look_again_reads_only_the_trials_from_the_first_unfinished_one_on(
+    storage: ScanStorage, scan: Scan, clock: Clock
+) -> None:
+    trials = storage.get_all_trials(0, deepcopy=False)
+    clock.now += 2.0
+    again = storage.get_all_trials(0, deepcopy=False)
+    assert all(again[n] is trials[n] for n in range(5))  # finished: kept, not read again
+    assert all(again[n] is not trials[n] for n in (5, 6))  # running, queued: read again
+    records = {r.trial_id: r.number for r in scan.iter_records()}
+    tail = scan.intermediate_values(after=4)  # what a look asks for
+    assert sorted(records[t] for t in tail) == [5]  # the queued trial 6 reported nothing
+
+
 def test_a_trial_number_not_seen_yet_is_fetched_at_once(storage: ScanStorage, scan: Scan) -> None:
     storage.get_all_trials(0)
     assert scan.next_trial("gpu-2") is not None  # the re-queued trial 6

@@ -112,15 +112,16 @@ class Scan:
         return [Trial(self._client, r) for r in self.iter_records(state)]
 
     def intermediate_values(
-        self, metric: str | None = None, state: TrialState | str | None = None
+        self, metric: str | None = None, state: TrialState | str | None = None, *, after: int = -1
     ) -> dict[str, dict[int, float]]:
         """``{trial_id: {step: value}}``: the values reported during the trials for
-        ``metric`` (default: the scan's), of the trials in ``state`` when given. The API
-        answers a page of trials at a time; this follows the pages to the last."""
+        ``metric`` (default: the scan's), of the trials in ``state`` when given (and
+        numbered above ``after``). The API answers a page of trials at a time; this follows
+        the pages to the last."""
         query = {"metric": metric, "state": TrialState(state).value if state else None}
         path = f"/scans/{self.id}/intermediate-values"
         curves: dict[str, dict[int, float]] = {}
-        for page in self._pages(path, query, IntermediateValues):
+        for page in self._pages(path, query, IntermediateValues, after):
             curves.update(page.trials)
         return curves
 

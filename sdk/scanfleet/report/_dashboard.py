@@ -52,8 +52,21 @@ class _Study:
 
 @dataclass
 class _Trials:
+    """A scan's trials as last fetched; the leading finished ones (``settled``) are never
+    fetched again: finished trials do not change."""
+
     fetched_at: float
     trials: list[FrozenTrial]
+    settled: int = 0  # trials[:settled] are finished, and so are all before them
+
+    def refreshed(self, scan: Scan, study_id: int, now: Callable[[], float]) -> _Trials:
+        """The trials after a new look at those after the settled ones."""
+        kept = self.trials[: self.settled]
+        trials = kept + frozen_trials(scan, study_id, after=self.settled - 1)
+        settled = self.settled
+        while settled < len(trials) and trials[settled].state.is_finished():
+            settled += 1
+        return _Trials(now(), trials, settled)
 
 
 class ScanStorage(BaseStorage):
@@ -65,7 +78,9 @@ class ScanStorage(BaseStorage):
     its number is the scan's trial number, so both stay the same as the scan goes on.
     The list of scans and each scan's trials are fetched again once ``ttl`` seconds have
     passed since the last fetch (a dashboard polling every second costs one fetch per
-    ``ttl``); trials returned earlier are never changed by a later fetch.
+    ``ttl``), and a fetch reads only the trials from the first unfinished one on (a long
+    scan whose early trials are done costs little to show); trials returned earlier are
+    never changed by a later fetch.
 
     Args:
         client: the scanfleet API (the local server or the cloud).
@@ -218,7 +233,7 @@ class ScanStorage(BaseStorage):
         with self._lock:
             held = self._trials.get(study_id)
             if again or held is None or not self._fresh(held.fetched_at):
-                held = _Trials(self._clock(), frozen_trials(study.scan, study_id))
+                held = (held or _Trials(0.0, [])).refreshed(study.scan, study_id, self._clock)
                 self._trials[study_id] = held
             return held.trials
 
@@ -228,21 +243,28 @@ class ScanStorage(BaseStorage):
         trials = self._study_trials(study_id)
         if number >= 0 and number >= len(trials):
             trials = self._study_trials(study_id, again=True)
-        if not 0 <= number < len(trials):
-            raise KeyError(missing)
-        return trials[number]
+        if 0 <= number < len(trials) and trials[number].number == number:
+            return trials[number]
+        for trial in trials:  # numbers with a gap: no longer at their index
+            if trial.number == number:
+                return trial
+        raise KeyError(missing)
 
 
-def frozen_trials(scan: Scan, study_id: int = 0) -> list[FrozenTrial]:
-    """The scan's trials, in order of number, as Optuna trials (the report's converter:
-    params with their distributions, values, intermediate values, PRUNED/FAIL/RUNNING, QUEUED
-    as WAITING, tags and failure reasons as user attributes), with ids of ``study_id`` and
-    times in Optuna's way."""
-    results = ScanResults.from_scan(scan)
+def frozen_trials(scan: Scan, study_id: int = 0, *, after: int = -1) -> list[FrozenTrial]:
+    """The scan's trials numbered above ``after``, in order, as Optuna trials (the report's
+    converter: params with their distributions, values, intermediate values,
+    PRUNED/FAIL/RUNNING, QUEUED as WAITING, tags and failure reasons as user attributes),
+    with their numbers, ids of ``study_id`` and times in Optuna's way."""
+    metric = scan.config.metric.name
+    records = list(scan.iter_records(after=after))
+    curves = scan.intermediate_values(metric, after=after)
+    results = ScanResults(scan.record, records, curves, metric)
     study = results.study()
     trials = []
-    for frozen, record in zip(study.get_trials(deepcopy=False), results.trials, strict=True):
+    for frozen, record in zip(study.get_trials(deepcopy=False), records, strict=True):
         trial = journal_trial(frozen, record)
+        trial.number = record.number
         trial._trial_id = study_id * TRIAL_IDS_PER_STUDY + trial.number
         trial.datetime_start = _naive_local(trial.datetime_start)
         trial.datetime_complete = _naive_local(trial.datetime_complete)
