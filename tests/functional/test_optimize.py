@@ -158,3 +158,34 @@ def _owner(api: LocalServer) -> str:
     from scanfleet.local.auth import owner_id
 
     return owner_id(api.tokens.default_token)
+
+
+KILLED = """
+import os, signal, sys
+import scanfleet
+done = []
+def objective(trial):
+    if len(done) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # a crash mid-trial: its trial stays RUNNING
+    done.append(trial.id)
+    return trial.params["x"] ** 2
+scanfleet.optimize(objective, {config!r}, name="killed", state=sys.argv[1], out_dir=None)
+"""
+
+
+def test_trials_of_a_killed_optimize_process_go_back_to_the_queue_at_once(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    state = tmp_path / "s"
+    config = {**RANDOM, "execution": {"lease_seconds": 3600}}  # no waiting for the lease
+    code = KILLED.format(config=config)
+    killed = subprocess.run([sys.executable, "-c", code, str(state)], timeout=120, check=False)
+    assert killed.returncode == -9
+    start = time.monotonic()
+    summary = scanfleet.optimize(lambda t: 1.0, config, name="killed", state=state, out_dir=None)
+    assert counts(summary) == Counter({TrialState.COMPLETED: 24})
+    assert time.monotonic() - start < 60

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from scanfleet.config import ScanConfig
-from scanfleet.records import TrialRecord
+from scanfleet.records import TrialRecord, TrialState
 from scanfleet.wire import ScanSummary
+
+RUNNING_STATE = TrialState.RUNNING
+RUNNING = frozenset({RUNNING_STATE})
 
 
 class ScanBackend(ABC):
@@ -56,9 +59,8 @@ class ScanBackend(ABC):
     def fail(self, trial: TrialRecord, reason: str, *, retry: bool, preempted: bool) -> None: ...
 
     @abstractmethod
-    def requeue_orphans(self) -> int:
-        """Put back in the queue the trials RUNNING from a run of this process that died
-        (embedded only: a remote scan's other workers may be running them)."""
+    def running(self) -> list[TrialRecord]:
+        """The scan's RUNNING trials."""
 
     @abstractmethod
     def summary(self) -> ScanSummary: ...
@@ -143,15 +145,9 @@ class EmbeddedBackend(ScanBackend):
                 preempted=preempted,
             )
 
-    def requeue_orphans(self) -> int:
-        from scanfleet.local.run import RUNNING
-
+    def running(self) -> list[TrialRecord]:
         with self._serial():
-            orphans = self.service.list_trials(self.scan_id, owner=self.owner, states=RUNNING)
-        for trial in orphans:
-            with contextlib.suppress(Exception):  # finished or taken meanwhile
-                self.fail(trial, "optimize restarted", retry=True, preempted=True)
-        return len(orphans)
+            return self.service.list_trials(self.scan_id, owner=self.owner, states=RUNNING)
 
     def summary(self) -> ScanSummary:
         with self._serial():
@@ -213,8 +209,8 @@ class RemoteBackend(ScanBackend):
     def fail(self, trial: TrialRecord, reason: str, *, retry: bool, preempted: bool) -> None:
         self._trial(trial).fail(reason, retry=retry, preempted=preempted)
 
-    def requeue_orphans(self) -> int:
-        return 0  # their leases run out; the service re-queues them
+    def running(self) -> list[TrialRecord]:
+        return [t.record for t in self.client.get_scan(self.scan_id).trials(RUNNING_STATE)]
 
     def summary(self) -> ScanSummary:
         answer = self.client.http.request("GET", f"/scans/{self.scan_id}")

@@ -21,9 +21,12 @@ Running it again with the same name and config resumes the scan (Optuna's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import socket
 import threading
 import traceback
 import uuid
@@ -33,7 +36,7 @@ from typing import Any
 
 from scanfleet.client.heartbeat import heartbeat_interval
 from scanfleet.config import ScanConfig, load_config
-from scanfleet.errors import ConflictError, InvalidRequestError, ScanFinishedError
+from scanfleet.errors import APIError, ConflictError, InvalidRequestError, ScanFinishedError
 from scanfleet.local._optimize_backends import EmbeddedBackend, RemoteBackend, ScanBackend
 from scanfleet.local.results import ResultsWriter, results_folder
 from scanfleet.records import TrialRecord
@@ -132,7 +135,7 @@ def optimize(
     try:
         scan_id, created = backend.open_scan(scan_name, scan_config, _token(scan_name, config))
         log.info("scan %s (%s): %s", scan_id, scan_name, "created" if created else "resumed")
-        requeued = backend.requeue_orphans()
+        requeued = _requeue_orphans(backend)
         if requeued:
             log.info("scan %s: %d trials of a run that stopped went back to the queue",
                      scan_id, requeued)  # fmt: skip
@@ -144,6 +147,37 @@ def optimize(
         return summary
     finally:
         backend.close()
+
+
+def _requeue_orphans(backend: ScanBackend) -> int:
+    """Put back in the queue the trials RUNNING under an ``optimize`` of this machine whose
+    process is gone (a crash, ``kill -9``); others wait for their lease to run out."""
+    orphans = [t for t in backend.running() if _dead_worker(t.worker_id or "")]
+    for trial in orphans:
+        with contextlib.suppress(APIError):  # finished or taken meanwhile
+            backend.fail(trial, "its optimize process is gone", retry=True, preempted=True)
+    return len(orphans)
+
+
+def worker_prefix(pid: int | None = None) -> str:
+    """``optimize-<host>-<pid>``: the workers of an ``optimize`` process (its threads)."""
+    return f"optimize-{socket.gethostname()}-{os.getpid() if pid is None else pid}"
+
+
+def _dead_worker(worker_id: str) -> bool:
+    host_prefix = f"optimize-{socket.gethostname()}-"
+    if not worker_id.startswith(host_prefix):
+        return False
+    pid = worker_id[len(host_prefix) :].partition("-")[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _token(name: str, config: Any) -> str:
@@ -189,7 +223,7 @@ class _Run:
         self.leases = _LeaseKeeper(backend, heartbeat_interval(config.execution.lease_seconds))
         self.stop = threading.Event()
         self.error: BaseException | None = None  # what stopped a thread (raised at the end)
-        self.prefix = f"optimize-{uuid.uuid4().hex[:6]}"
+        self.prefix = f"{worker_prefix()}-{uuid.uuid4().hex[:4]}"
 
     def run(self, n_jobs: int) -> None:
         if n_jobs == 1:
