@@ -19,7 +19,7 @@ import pytest
 from scanfleet.cli import main
 from scanfleet.client import Client
 
-from tests.functional.test_dashboard_storage import GRID, make_live_scan
+from tests.functional.dashboard_scans import GRID, make_live_scan
 
 SCANFLEET = [sys.executable, "-m", "scanfleet.cli"]
 

@@ -6,112 +6,25 @@ from the same scan (its journal export, read back by Optuna's own storages)."""
 from __future__ import annotations
 
 import copy
-import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-from optuna.storages import InMemoryStorage, JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as Optuna
 from scanfleet.client import Client, Scan
-from scanfleet.records import TrialState
-from scanfleet.report import ReadOnlyStorageError, ScanResults, ScanStorage, write_journal
+from scanfleet.report import ReadOnlyStorageError, ScanStorage
 
-GRID = {
-    "strategy": "grid",
-    "metric": {"name": "loss", "goal": "minimize"},
-    "parameters": {
-        "lr": {"values": [0.1, 0.01, 0.001, 0.0001]},
-        "width": {"values": [8, 16]},
-        "act": {"values": ["relu", "tanh"]},
-    },
-}
-STATES = [  # trial number → what the scan made of it
-    Optuna.COMPLETE,
-    Optuna.PRUNED,
-    Optuna.COMPLETE,
-    Optuna.FAIL,
-    Optuna.COMPLETE,
-    Optuna.RUNNING,
-    Optuna.WAITING,  # interrupted (a Spot reclaim): back in the queue
-]
-ALL_STATES = tuple(Optuna)
-
-
-class Clock:
-    """The storage's monotonic clock, moved by the test (the TTL without sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_live_scan(client: Client, name: str = "live") -> Scan:
-    """Completed trials with curves (one tagged), a pruned one, a failed one with its
-    reason, one running at step 1, and the last one interrupted: back in the queue (the
-    next claim takes it first)."""
-    scan = client.create_scan(name, GRID)
-    for number in range(len(STATES)):
-        trial = scan.next_trial(f"gpu-{number % 2}")
-        assert trial is not None and trial.number == number
-        state = STATES[number]
-        if state is Optuna.FAIL:
-            trial.fail("CUDA out of memory", retry=False)
-            continue
-        if state is Optuna.WAITING:
-            trial.fail("spot reclaim", preempted=True)
-            continue
-        steps = 2 if state in (Optuna.PRUNED, Optuna.RUNNING) else 4
-        for step in range(steps):
-            trial.report("loss", 1.0 / (number + 1) + 1.0 / (step + 1), step=step)
-        if state is Optuna.COMPLETE:
-            if number == 2:
-                trial.tag(team="vision")
-            trial.complete(1.0 / (number + 1))
-        elif state is Optuna.PRUNED:
-            trial.prune()
-    return scan
-
-
-def expected_study(scan: Scan, folder: Path) -> optuna.Study:
-    """The same trials in Optuna's own in-memory storage: the scan's journal export, read
-    by JournalStorage and copied by ``optuna.copy_study``."""
-    path = write_journal(ScanResults.from_scan(scan), folder / f"{scan.id}.log")
-    journal = JournalStorage(JournalFileBackend(str(path)))
-    (summary,) = optuna.get_all_study_summaries(journal)
-    memory = InMemoryStorage()
-    optuna.copy_study(from_study_name=summary.study_name, from_storage=journal, to_storage=memory)
-    return optuna.load_study(study_name=summary.study_name, storage=memory)
-
-
-def without_id(trial: FrozenTrial, *, utc: bool = False) -> dict[str, Any]:
-    """A trial's fields but its id (each storage numbers trial ids its own way), its
-    times as instants: Optuna's storages keep local times without a zone, and the journal
-    export (``utc``) UTC times without a zone."""
-    fields = dict(vars(trial))
-    fields.pop("_trial_id")
-    for key in ("_datetime_start", "datetime_complete"):
-        moment = fields[key]
-        if moment is not None:
-            assert moment.tzinfo is None
-            fields[key] = moment.replace(tzinfo=UTC) if utc else moment.astimezone()
-    return fields
-
-
-def expected_fields(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
-    return [without_id(t, utc=True) for t in trials]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.functional.dashboard_scans import (
+    ALL_STATES,
+    GRID,
+    STATES,
+    expected_fields,
+    expected_study,
+    make_live_scan,
+    without_id,
+)
 
 
 @pytest.fixture
@@ -120,8 +33,8 @@ def scan(client: Client) -> Scan:
 
 
 @pytest.fixture
-def storage(client: Client, scan: Scan, clock: Clock) -> ScanStorage:
-    return ScanStorage(client, scan.id, ttl=2.0, clock=clock)
+def storage(client: Client, scan: Scan) -> ScanStorage:
+    return ScanStorage(client, scan.id)
 
 
 @pytest.fixture
@@ -270,7 +183,8 @@ def test_get_n_trials_state_option(storage: ScanStorage) -> None:
 def test_get_best_trial(storage: ScanStorage, expected: optuna.Study, client: Client) -> None:
     best = storage.get_best_trial(0)
     assert without_id(best) == without_id(expected.best_trial, utc=True)
-    assert best.value == min(t.value for t in storage.get_all_trials(0, states=[Optuna.COMPLETE]))
+    completed = storage.get_all_trials(0, states=[Optuna.COMPLETE])
+    assert best.value == min(t.values[0] for t in completed)
     with pytest.raises(KeyError):
         storage.get_best_trial(1)
     empty = client.create_scan("nothing done", GRID)
@@ -295,111 +209,6 @@ def test_get_best_trial_of_a_two_metric_scan_raises_as_optuna_does(client: Clien
     assert [t.values for t in storage.get_all_trials(0)] == [[0.5, 3.0], [0.4, 4.0]]
     with pytest.raises(RuntimeError):
         storage.get_best_trial(0)
-
-
-# ---- a live scan: cached for the TTL, then the new answer; ids stay -----------------------
-
-
-def test_trials_are_fetched_again_after_the_ttl_and_earlier_answers_stay_as_they_were(
-    storage: ScanStorage, scan: Scan, clock: Clock
-) -> None:
-    trials = storage.get_all_trials(0, deepcopy=False)
-    before = copy.deepcopy(trials)
-    running = next(t for t in scan.trials() if t.state is TrialState.RUNNING)
-    running.report("loss", 0.2, step=2)
-    running.complete(0.1)
-    requeued = scan.next_trial("gpu-2")
-    assert requeued is not None and requeued.number == 6
-    newcomer = scan.next_trial("gpu-3")
-    assert newcomer is not None and newcomer.number == 7
-
-    clock.now += 1.9  # within the TTL: the answer fetched before
-    assert storage.get_all_trials(0, deepcopy=False) == before
-    clock.now += 0.2
-    after = storage.get_all_trials(0, deepcopy=False)
-    assert trials == before  # what was returned is never changed by a later fetch
-    assert [t._trial_id for t in after[: len(before)]] == [t._trial_id for t in before]
-    assert after[5].state is Optuna.COMPLETE and after[5].value == 0.1
-    assert after[5].intermediate_values[2] == 0.2
-    assert after[6].state is Optuna.RUNNING and after[6].datetime_start is not None
-    assert after[7].number == 7 and after[7].state is Optuna.RUNNING
-    assert storage.get_best_trial(0).number == 5
-
-
-def test_a_look_again_reads_only_the_trials_from_the_first_unfinished_one_on(
-    storage: ScanStorage, scan: Scan, clock: Clock
-) -> None:
-    trials = storage.get_all_trials(0, deepcopy=False)
-    clock.now += 2.0
-    again = storage.get_all_trials(0, deepcopy=False)
-    assert all(again[n] is trials[n] for n in range(5))  # finished: kept, not read again
-    assert all(again[n] is not trials[n] for n in (5, 6))  # running, queued: read again
-    records = {r.trial_id: r.number for r in scan.iter_records()}
-    tail = scan.intermediate_values(after=4)  # what a look asks for
-    assert sorted(records[t] for t in tail) == [5]  # the queued trial 6 reported nothing
-
-
-def test_a_trial_number_not_seen_yet_is_fetched_at_once(storage: ScanStorage, scan: Scan) -> None:
-    storage.get_all_trials(0)
-    assert scan.next_trial("gpu-2") is not None  # the re-queued trial 6
-    newcomer = scan.next_trial("gpu-3")
-    assert newcomer is not None and newcomer.number == 7
-    trial_id = storage.get_trial_id_from_study_id_trial_number(0, 7)
-    assert storage.get_trial(trial_id).params == newcomer.params
-
-
-def test_the_status_of_the_scan_follows(storage: ScanStorage, scan: Scan, clock: Clock) -> None:
-    assert storage.get_study_user_attrs(0)["scanfleet.status"] == "RUNNING"
-    scan.set_status("COMPLETED")
-    clock.now += 2.0
-    assert storage.get_study_user_attrs(0)["scanfleet.status"] == "COMPLETED"
-
-
-def test_a_deleted_scan_is_no_study_any_more(
-    storage: ScanStorage, scan: Scan, clock: Clock
-) -> None:
-    assert len(storage.get_all_studies()) == 1
-    scan.delete()
-    clock.now += 2.0
-    assert storage.get_all_studies() == []
-    with pytest.raises(KeyError):
-        storage.get_all_trials(0)
-
-
-def test_every_scan_of_the_caller_is_a_study_with_ids_that_stay(
-    client: Client, scan: Scan, clock: Clock
-) -> None:
-    second = make_live_scan(client, "second")
-    storage = ScanStorage(client, ttl=2.0, clock=clock)
-    studies = storage.get_all_studies()
-    assert [(s._study_id, s.user_attrs["scanfleet.scan_id"]) for s in studies] == [
-        (0, scan.id),  # the oldest first
-        (1, second.id),
-    ]
-    ids = {t._trial_id for study in (0, 1) for t in storage.get_all_trials(study)}
-    assert len(ids) == 2 * len(STATES)  # trial ids are unique across studies
-    third = client.create_scan("third", GRID)
-    clock.now += 2.0
-    assert [s._study_id for s in storage.get_all_studies()] == [0, 1, 2]
-    assert storage.get_study_name_from_id(2) == f"third ({third.id})"
-    assert storage.get_study_name_from_id(0) == f"live ({scan.id})"
-
-
-# ---- what optuna-dashboard does with it ----------------------------------------------------
-
-
-def test_optuna_loads_the_study_and_plots_it(storage: ScanStorage) -> None:
-    study = optuna.load_study(study_name=storage.get_study_name_from_id(0), storage=storage)
-    assert study.best_value == pytest.approx(1 / 5)
-    assert len(study.trials) == len(STATES)
-    figure = optuna.visualization.plot_optimization_history(study)
-    assert len(figure.data[0].x) == STATES.count(Optuna.COMPLETE)
-    timeline = optuna.visualization.plot_timeline(study)  # now() - a running trial's start
-    assert sum(len(bar.x) for bar in timeline.data) == len(STATES)
-    assert storage.get_trial(5).datetime_start < datetime.now()
-    frame = study.trials_dataframe()
-    assert list(frame["state"]) == [s.name for s in STATES]
-    assert math.isnan(frame["value_loss"][3])  # the failed trial has no value
 
 
 @pytest.mark.parametrize(
