@@ -43,7 +43,8 @@ def dashboard_process(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]
         assert process.stdout is not None
         line = process.stdout.readline()
         found = re.search(r"(http://\S+)", line)
-        assert found, (line, process.stderr.read() if process.poll() is not None else "")  # type: ignore[union-attr]
+        assert process.stderr is not None
+        assert found, (line, process.stderr.read() if process.poll() is not None else "")
         yield line, process
     finally:
         process.send_signal(signal.SIGINT)

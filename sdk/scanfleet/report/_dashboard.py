@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import optuna
 from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
+from optuna.study._frozen import FrozenStudy  # not exported (optuna-dashboard: the same)
 from optuna.trial import FrozenTrial, TrialState
 
 from scanfleet.report._data import ScanResults
@@ -204,11 +204,14 @@ class ScanStorage(BaseStorage):
         with self._lock:
             if not self._fresh(self._studies_at):
                 scans = self._fetch_scans()
+                studies: dict[int, _Study] = {}
                 for scan in reversed(scans):  # the API lists newest first
-                    self._ids.setdefault(scan.id, len(self._ids))
-                self._studies = {
-                    self._ids[scan.id]: _as_study(self._ids[scan.id], scan) for scan in scans
-                }
+                    study_id = self._ids.setdefault(scan.id, len(self._ids))
+                    known = self._studies.get(study_id)
+                    if known is None or known.scan.record != scan.record:
+                        known = _as_study(study_id, scan)
+                    studies[study_id] = known
+                self._studies = studies
                 self._studies_at = self._clock()
             return dict(sorted(self._studies.items()))
 
