@@ -135,9 +135,10 @@ def test_an_existing_vpc_is_used_with_its_private_subnets(tmp_path: Path):
     ]
 
 
-def test_docs_say_how_to_create_the_spot_service_linked_role():
+def test_docs_say_how_to_create_the_spot_service_linked_role(synthesised: Synthesised):
     # the stack does not create it (it may exist already, and a second create fails the
     # deploy): the page gives the command, and `scanfleet deploy --check` looks for it
+    assert not synthesised.resources("AWS::IAM::ServiceLinkedRole")
     text = DOCS.read_text()
     assert "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com" in text
     assert "AWSServiceRoleForEC2Spot" in text
