@@ -268,15 +268,16 @@ class LiveStudy:
         self._last = -1  # the scan number of the last trial added
 
     def apply(self, trials: Iterable[TrialRecord]) -> bool:
-        new = []
+        new: list[TrialRecord] = []
         for trial in trials:
             number = self._numbers.get(trial.trial_id)
             included = self._include(trial)
-            if number is None and trial.trial_id not in self._left_out:
-                (new if included else []).append(trial)
-                if not included:
+            if number is None and trial.trial_id not in self._left_out:  # a new trial
+                if included:
+                    new.append(trial)
+                else:
                     self._left_out.add(trial.trial_id)
-            elif included != (number is not None):
+            elif included != (number is not None):  # it joins or leaves the study
                 return False
             elif number is not None:
                 self._storage.replace_trial(self._study._study_id, number, self._frozen(trial))
