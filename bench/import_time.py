@@ -24,6 +24,7 @@ import argparse
 import http.server
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -66,8 +67,13 @@ class _Stub(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def import_times(code: str, env: dict[str, str]) -> tuple[dict[str, float], set[str], float]:
-    """Self ms per module group, the modules imported, and the wall ms of one run."""
+Sample = tuple[dict[str, float], set[str], float, float]
+
+
+def import_times(code: str, env: dict[str, str]) -> Sample:
+    """Self ms per module group, the modules imported, the wall ms and the CPU ms (user +
+    system, of the child: less disturbed by other processes than wall time) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
@@ -77,6 +83,8 @@ def import_times(code: str, env: dict[str, str]) -> tuple[dict[str, float], set[
         check=True,
     )
     wall = (time.perf_counter() - start) * 1e3
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1e3
     groups: dict[str, float] = defaultdict(float)
     modules: set[str] = set()
     for line in done.stderr.splitlines():
@@ -86,7 +94,7 @@ def import_times(code: str, env: dict[str, str]) -> tuple[dict[str, float], set[
         name = name.strip()
         modules.add(name)
         groups[_group(name)] += int(self_us) / 1e3
-    return dict(groups), modules, wall
+    return dict(groups), modules, wall, cpu
 
 
 PYDANTIC_DEPS = ("pydantic_core", "typing_extensions", "annotated_types", "typing_inspection")
@@ -101,25 +109,31 @@ def _group(module: str) -> str:
     return parts[0] if parts[0] in HEAVY or parts[0] in ("scanfleet", "lambdas") else "stdlib+other"
 
 
-def measure(code: str, env: dict[str, str], runs: int) -> tuple[dict[str, float], set[str], float]:
+def measure(code: str, env: dict[str, str], runs: int) -> Sample:
     samples = [import_times(code, env) for _ in range(runs)]
     names = {g for s in samples for g in s[0]}
     lowest = min(samples, key=lambda s: sum(s[0].values()))
-    return {g: lowest[0].get(g, 0.0) for g in names}, lowest[1], min(s[2] for s in samples)
+    walls, cpus = min(s[2] for s in samples), min(s[3] for s in samples)
+    return {g: lowest[0].get(g, 0.0) for g in names}, lowest[1], walls, cpus
 
 
-def print_path(title: str, groups: dict[str, float], modules: set[str], wall: float,
-               bare: tuple[float, float]) -> None:  # fmt: skip
-    total = sum(groups.values())
+def print_path(title: str, sample: Sample, bare: Sample) -> None:
+    groups, modules, wall, cpu = sample
+    total, bare_total = sum(groups.values()), sum(bare[0].values())
     heavy = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in HEAVY})
     print(f"\n{title}")
     print(f"  {'module group':<28}{'self ms':>9}")
     for group, ms in sorted(groups.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {group:<28}{ms:>9.1f}")
-    print(f"  {'total importtime':<28}{total:>9.1f}   bare python -c pass: {bare[0]:.1f}")
-    print(f"  {'added to start-up':<28}{total - bare[0]:>9.1f}   (importtime, lowest run)")
-    added = wall - bare[1]
-    print(f"  {'wall, whole process':<28}{wall:>9.1f}   bare: {bare[1]:.1f}; added {added:.1f}")
+    print(f"  {'total importtime':<28}{total:>9.1f}   bare python -c pass: {bare_total:.1f}")
+    print(f"  {'added to start-up':<28}{total - bare_total:>9.1f}   (importtime, lowest run)")
+    print(f"  {'modules imported':<28}{len(modules):>9}   bare: {len(bare[1])}")
+    print(
+        f"  {'CPU, whole process':<28}{cpu:>9.1f}   bare: {bare[3]:.1f}; added {cpu - bare[3]:.1f}"
+    )
+    print(
+        f"  {'wall, whole process':<28}{wall:>9.1f}   bare: {bare[2]:.1f}; added {wall - bare[2]:.1f}"
+    )
     print(f"  heavy packages loaded: {', '.join(heavy) or 'none'}")
 
 
@@ -142,8 +156,7 @@ def main() -> None:
             "SCANFLEET_CHECKPOINT_DIR": str(Path(tmp) / "work"),
             "SCANFLEET_CHECKPOINT_URL": str(Path(tmp) / "checkpoints"),
         }
-        bare_groups, _, bare_wall = measure("pass", env, args.runs)
-        bare = (sum(bare_groups.values()), bare_wall)
+        bare = measure("pass", env, args.runs)
         print(f"sdk: {args.sdk}; lowest of {args.runs} runs; Python {sys.version.split()[0]}")
         for title, code, run_env in (
             ("trial path (current_trial, report, save_checkpoint, complete)", TRIAL, trial_env),
@@ -151,11 +164,11 @@ def main() -> None:
             ("API Lambda cold import (import lambdas.api)", LAMBDA, env),
         ):
             try:
-                groups, modules, wall = measure(code, run_env, args.runs)
+                sample = measure(code, run_env, args.runs)
             except subprocess.CalledProcessError as exc:
                 print(f"\n{title}: failed: {exc.stderr.strip().splitlines()[-1:]}")
                 continue
-            print_path(title, groups, modules, wall, bare)
+            print_path(title, sample, bare)
     server.shutdown()
 
 

@@ -17,7 +17,6 @@ transport.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import threading
@@ -30,7 +29,7 @@ from scanfleet import names
 if TYPE_CHECKING:
     from scanfleet.transport import TrialCalls
 
-log = logging.getLogger("scanfleet.current")
+LOGGER = "scanfleet.current"  # logging is imported when there is something to log
 
 _REQUEST_POLL_S = 0.2
 
@@ -137,7 +136,9 @@ class CurrentTrial:
             try:
                 recorded = self._remote.checkpoint(step, uri).get("checkpoint") or {}
             except APIError as exc:
-                log.error("checkpoint of step %d not recorded: %s", step, exc)
+                import logging
+
+                logging.getLogger(LOGGER).error("checkpoint of step %d not recorded: %s", step, exc)
                 return None
             if recorded.get("uri") == uri:
                 store.discard_older(uri)

@@ -1,7 +1,10 @@
 """The transport: JSON over HTTP(S) with retries, backoff and idempotency keys.
 
-Standard library only (``urllib.request``). The retry policy is two small functions,
-``should_retry`` and ``retry_delay``, so it can be read and tested on its own.
+Standard library only. A call goes straight through ``http.client`` when no proxy can
+apply (a loopback API, or no ``*_proxy`` variable on Linux), else through
+``urllib.request`` with the environment's proxies (imported then: it costs a training
+script a dozen modules). The retry policy is two small functions, ``should_retry`` and
+``retry_delay``, so it can be read and tested on its own.
 """
 
 from __future__ import annotations
@@ -9,12 +12,10 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
-import logging
 import os
 import random
+import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
@@ -29,7 +30,7 @@ from scanfleet.transport.answers import (
 )
 from scanfleet.transport.auth import Auth, TokenAuth
 
-log = logging.getLogger("scanfleet.client")  # the SDK's logger, whichever path sends
+LOGGER = "scanfleet.client"  # the SDK's logger, whichever path sends
 
 INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
@@ -112,18 +113,26 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """An API call is never redirected (a redirected POST would turn into a GET)."""
+def _opener_for(url: str) -> Any:
+    """A ``urllib`` opener with the environment's proxies that never follows a redirect
+    (a redirected POST would turn into a GET)."""
+    import urllib.request
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    proxies = urllib.request.getproxies()
+    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), NoRedirects())
 
 
-def _opener_for(url: str) -> urllib.request.OpenerDirector:
-    """Proxies from the environment, except for loopback (the local server)."""
-    host = urlsplit(url).hostname or ""
-    proxies = {} if _is_loopback(host) else urllib.request.getproxies()
-    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), _NoRedirects())
+def _no_proxy_applies(url: str, env: Mapping[str, str]) -> bool:
+    """True when a call to ``url`` goes to the server itself: a loopback host, or no
+    proxy variable set on Linux (elsewhere the system may configure proxies)."""
+    if _is_loopback(urlsplit(url).hostname or ""):
+        return True
+    no_proxy_vars = not any(name.lower().endswith("_proxy") for name in env)
+    return no_proxy_vars and sys.platform.startswith("linux")
 
 
 def _is_loopback(host: str) -> bool:
@@ -157,7 +166,8 @@ class Transport:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.user_agent = user_agent
-        self._opener = _opener_for(self.url)
+        self._direct = _no_proxy_applies(self.url, os.environ)
+        self._opener: Any = None if self._direct else _opener_for(self.url)
 
     @property
     def token(self) -> str | None:
@@ -213,35 +223,85 @@ class Transport:
                     raise
                 retry_after = error.retry_after if isinstance(error, APIStatusError) else None
                 delay = retry_delay(retries_done, retry_after, self.retry.random())
-                log.info("%s %s: %s; retrying in %.2fs", method, path, error, delay)
+                import logging  # only when a call is retried: not on a script's happy path
+
+                logging.getLogger(LOGGER).info(
+                    "%s %s: %s; retrying in %.2fs", method, path, error, delay
+                )
                 self.retry.sleep(delay)
                 retries_done += 1
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Response:
-        """One attempt, signed afresh."""
+        """One attempt, signed afresh.
+
+        Raises:
+            APIStatusError: an answer whose status is not 2xx (a redirect too).
+            APIConnectionError, APITimeoutError, APIResponseError.
+        """
         signed = self.auth.sign(method, url, headers, data)
-        request = urllib.request.Request(url, data=data, method=method, headers=signed)
+        try:
+            if self._direct:
+                status, raw, answer_headers = self._exchange(method, url, data, signed)
+            else:
+                status, raw, answer_headers = self._exchange_by_urllib(method, url, data, signed)
+        except TimeoutError as err:
+            raise APITimeoutError(f"{method} {url}: no answer in {self.timeout}s") from err
+        except APIConnectionError:
+            raise
+        except (OSError, http.client.HTTPException) as err:
+            raise APIConnectionError(f"{method} {url}: connection lost: {err!r}") from err
+        if 200 <= status < 300:
+            return Response(status, _parse_success(raw), answer_headers)
+        error = make_status_error(status, _parse_error(raw), answer_headers)
+        error.retry_after = parse_retry_after(answer_headers)
+        raise error
+
+    def _exchange(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One request and its answer over a connection of its own (``http.client``)."""
+        parts = urlsplit(url)
+        connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_class(parts.hostname or "", parts.port, timeout=self.timeout)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            try:
+                connection.connect()
+            except TimeoutError:
+                raise  # no answer in time: APITimeoutError, as urllib's path says it
+            except OSError as err:
+                raise APIConnectionError(f"{method} {url}: cannot connect: {err}") from err
+            connection.request(method, target, body=data, headers=headers)
+            answer = connection.getresponse()
+            raw = answer.read()
+            return answer.status, raw, dict(answer.getheaders())
+        finally:
+            connection.close()
+
+    def _exchange_by_urllib(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """The same through ``urllib.request``, for the environment's proxies."""
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with self._opener.open(request, timeout=self.timeout) as answer:
-                raw = answer.read()
-                return Response(answer.status, _parse_success(raw), dict(answer.headers.items()))
+                return answer.status, answer.read(), dict(answer.headers.items())
         except urllib.error.HTTPError as err:
             answer_headers = dict(err.headers.items()) if err.headers else {}
             try:
                 raw = err.read()
             except (OSError, http.client.HTTPException):
                 raw = b""
-            error = make_status_error(err.code, _parse_error(raw), answer_headers)
-            error.retry_after = parse_retry_after(answer_headers)
-            raise error from None
+            return err.code, raw, answer_headers
         except urllib.error.URLError as err:
             if isinstance(err.reason, TimeoutError):
-                raise APITimeoutError(f"{method} {url}: no answer in {self.timeout}s") from err
+                raise TimeoutError(str(err.reason)) from err
             raise APIConnectionError(f"{method} {url}: cannot connect: {err.reason}") from err
-        except TimeoutError as err:
-            raise APITimeoutError(f"{method} {url}: no answer in {self.timeout}s") from err
-        except (OSError, http.client.HTTPException) as err:
-            raise APIConnectionError(f"{method} {url}: connection lost: {err!r}") from err
 
 
 def _parse_success(raw: bytes) -> Any:
