@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scanfleet.errors import ScanFinishedError
@@ -142,3 +143,29 @@ def test_a_warm_claim_reads_only_the_trials_changed_since_the_last(tmp_path: Pat
     assert entry.study is study  # caught up, not rebuilt
     assert len(study.trials()) == 6  # the one claimed now joins at the next claim
     assert entry.seq == seq + 2  # the 6th trial's creation and completion
+
+
+@pytest.mark.parametrize(
+    ("sampler", "needs"),
+    [("random", None), ("nsga2", None), ("cmaes", "cmaes"), ("qmc", "scipy")],
+)
+def test_every_sampler_suggests_on_the_live_study_what_it_does_on_a_rebuild(
+    tmp_path: Path, sampler: str, needs: str | None
+) -> None:
+    if needs:
+        pytest.importorskip(needs)
+    config = {
+        **CONFIG,
+        "parameters": {k: v for k, v in CONFIG["parameters"].items() if k != "act"},
+        "optuna": {"seed": 5, "sampler": sampler, "n_startup_trials": 2, "population_size": 3},
+    }
+    service = ScanService(SQLiteTrialStore(tmp_path / "scanfleet.db"), now=Clock())
+    scan, _ = service.create_scan("live", config, owner=OWNER)
+    for step in range(10):
+        trial = service.claim_next_trial(scan.scan_id, f"w{step}", owner=OWNER)
+        assert trial is not None
+        if step % 3 == 2:
+            service.fail(trial.trial_id, "boom", owner=OWNER, retry=False)
+        elif step % 3 == 0:
+            service.complete(trial.trial_id, float(step % 4), owner=OWNER)
+        compare(service, scan.scan_id, retry=step % 2)
