@@ -271,6 +271,10 @@ def _handler_class(server: LocalServer, socket_timeout_s: float) -> type[BaseHTT
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "scanfleet-local"
+        # headers and body go out in two writes: with Nagle's algorithm the body waits for
+        # the client's delayed ACK of the headers, 40 ms on every answer of a kept-alive
+        # connection
+        disable_nagle_algorithm = True
         timeout = socket_timeout_s  # every read and write of the connection
 
         def _serve(self) -> None:
