@@ -8,7 +8,6 @@ suggest or prune never pay it).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -249,7 +248,8 @@ class LiveStudy:
 
     ``apply`` returns False when the study cannot follow a change in place (a trial left
     or joined the study, or a new trial's number is not past the last one's): the caller
-    builds a new one. ``lock``: held by a caller across catching up and asking."""
+    builds a new one. Not thread-safe: a caller holds a lock across catching up and
+    asking."""
 
     def __init__(
         self,
@@ -258,7 +258,6 @@ class LiveStudy:
         include: Callable[[TrialRecord], bool],
     ) -> None:
         self.config = config
-        self.lock = threading.Lock()
         self._include = include
         self._dists = distributions(config)
         self._study = build_study(config, warm)
