@@ -46,6 +46,7 @@ from scanfleet.config import ScanConfig
 from scanfleet.records import TrialState
 from scanfleet.runtime import inputs, scratch
 from scanfleet.runtime.checkpoints import CheckpointError, checkpoint_store, checkpoint_url_from
+from scanfleet.runtime.early_claim import EarlyClaim, claim_may_overlap
 from scanfleet.runtime.outcome import Action, FlapGuard, Outcome, Transition, transition_for
 from scanfleet.runtime.spot import SpotNotice, SpotWatcher, notice_deadline, watcher_from
 from scanfleet.runtime.supervisor import (
@@ -137,25 +138,49 @@ class Agent:
         scan = self.client.get_scan(self.scan_id)
         config = self.prepare_inputs(scan.config)
         pattern = metric_pattern(config)
-        while not self._stop.is_set():
-            if self.max_trials is not None and self.trials_run >= self.max_trials:
-                return names.ExitCode.OK
-            try:
-                trial = self._claim(scan)
-            except GoneError:
-                return names.ExitCode.OK
-            if trial is None:
-                self._stop.wait(self.poll_interval)
-                continue
-            outcome = self.run_trial(trial, config, pattern)
-            self.trials_run += 1
-            self.settle(trial, config, outcome)
-            if self._flaps.flapping(outcome):
-                log.error("worker %s: %d trials in a row failed fast; stopping. The last "
-                          "reasons:\n%s", self.worker_id, self.flap_window,
-                          "\n".join(self._failures))  # fmt: skip
-                return names.ExitCode.SCRIPT_FAILED
-        return names.ExitCode.INTERRUPTED
+        overlap = claim_may_overlap(config)  # runtime/early_claim.py: when it is safe
+        early: EarlyClaim | None = None
+        try:
+            while not self._stop.is_set():
+                if self.max_trials is not None and self.trials_run >= self.max_trials:
+                    return names.ExitCode.OK
+                try:
+                    trial = early.result() if early is not None else self._claim(scan)
+                except GoneError:
+                    return names.ExitCode.OK
+                early = None
+                if trial is None:
+                    self._stop.wait(self.poll_interval)
+                    continue
+                outcome = self.run_trial(trial, config, pattern)
+                self.trials_run += 1
+                if overlap and self._settles_then_goes_on(outcome):
+                    early = EarlyClaim(lambda: self._claim(scan))
+                self.settle(trial, config, outcome)
+                if self._flaps.flapping(outcome):
+                    log.error("worker %s: %d trials in a row failed fast; stopping. The last "
+                              "reasons:\n%s", self.worker_id, self.flap_window,
+                              "\n".join(self._failures))  # fmt: skip
+                    return names.ExitCode.SCRIPT_FAILED
+            return names.ExitCode.INTERRUPTED
+        finally:
+            self._give_back(early)
+
+    def _settles_then_goes_on(self, outcome: Outcome) -> bool:
+        """Whether settling ``outcome`` is a call of the worker's (the script did not
+        complete its trial) after which it claims again."""
+        more = self.max_trials is None or self.trials_run < self.max_trials
+        by_script = bool(outcome.reported.get("completed"))
+        return more and not by_script and not outcome.lease_lost and not self._stop.is_set()
+
+    def _give_back(self, early: EarlyClaim | None) -> None:
+        """A trial claimed early that will not run goes back to the queue at once."""
+        if early is None:
+            return
+        with contextlib.suppress(APIError):
+            trial = early.result()
+            if trial is not None:
+                trial.fail(f"worker {self.worker_id} stopped before running it", preempted=True)
 
     def prepare_inputs(self, config: ScanConfig) -> ScanConfig:
         """The scan's run inputs made ready on this worker, once (docs/inputs.md): its
