@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Sequence
 
 from scanfleet.config import ScanConfig
@@ -72,10 +73,17 @@ def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def spread_of(values: Sequence[float]) -> Spread:
+    """Mean, sample std and sem of finite ``values``, computed on the values divided by a
+    power of two (exact) that brings them into (-2, 2), so that no sum overflows (values
+    near 1.8e308 are legal results); a std past the largest float is reported as the
+    largest float."""
     n = len(values)
-    mean = math.fsum(values) / n
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return Spread(n=n, mean=mean, std=std, sem=std / math.sqrt(n))
+    scale = math.ldexp(1.0, math.frexp(max(abs(v) for v in values))[1] - 1)
+    scaled = [v / scale for v in values]
+    mean = math.fsum(scaled) / n
+    variance = math.fsum((v - mean) ** 2 for v in scaled) / (n - 1) if n > 1 else 0.0
+    std = min(math.sqrt(variance) * scale, sys.float_info.max)
+    return Spread(n=n, mean=mean * scale, std=std, sem=std / math.sqrt(n))
 
 
 class Results:
