@@ -7,7 +7,9 @@ boto3 or optuna (``bench/import_time.py``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing is not imported at run time: a script's path
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -29,9 +29,12 @@ answers in one place (``scanfleet.api``); the SDK turns an answer back into the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from scanfleet.names import ErrorCode
+
+TYPE_CHECKING = False  # typing is not imported at run time: a script's path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ScanfleetError(Exception):

@@ -22,11 +22,13 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from scanfleet import names
 
+TYPE_CHECKING = False  # typing is not imported at run time: a script's path
 if TYPE_CHECKING:
+    from typing import Any
+
     from scanfleet.transport import TrialCalls
 
 LOGGER = "scanfleet.current"  # logging is imported when there is something to log

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
 
 from scanfleet.errors import (
     STATUS_ERRORS,
@@ -47,6 +46,10 @@ from scanfleet.errors import (
     UnsupportedMediaTypeError,
 )
 from scanfleet.names import ErrorCode, error_code_of
+
+TYPE_CHECKING = False  # typing is not imported at run time: a script's path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ClientErrorCode(StrEnum):

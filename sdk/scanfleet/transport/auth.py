@@ -10,10 +10,13 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from scanfleet.names import ENV_AUTH, HEADER_AUTHORIZATION
+
+TYPE_CHECKING = False  # typing is not imported at run time: a script's path
+if TYPE_CHECKING:
+    from typing import Any
 
 AUTH_TOKEN = "token"
 AUTH_IAM = "iam"

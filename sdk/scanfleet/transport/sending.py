@@ -17,7 +17,6 @@ import random
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
 from scanfleet.errors import APIError, APIStatusError
@@ -30,6 +29,10 @@ from scanfleet.transport.answers import (
 )
 from scanfleet.transport.auth import Auth, TokenAuth
 
+TYPE_CHECKING = False  # typing is not imported at run time: a script's path
+if TYPE_CHECKING:
+    from typing import Any
+
 LOGGER = "scanfleet.client"  # the SDK's logger, whichever path sends
 
 INITIAL_RETRY_DELAY_S = 0.5
@@ -37,10 +40,18 @@ MAX_RETRY_DELAY_S = 8.0
 MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for; our own backoff is used
 
 
-class Response(NamedTuple):
-    status: int
-    body: Any  # parsed JSON, or None for an empty body (204)
-    headers: dict[str, str]
+class Response:
+    """One answer: its status, its body parsed (None for an empty one, 204) and headers."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, body={self.body!r})"
 
 
 class RetryPolicy:

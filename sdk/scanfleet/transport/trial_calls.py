@@ -10,10 +10,13 @@ with answers left as dicts: no pydantic on a training script's path.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from scanfleet.errors import ConflictError
 from scanfleet.transport.sending import Transport
+
+TYPE_CHECKING = False  # typing is not imported at run time: a script's path
+if TYPE_CHECKING:
+    from typing import Any
 
 COMPLETED = "COMPLETED"  # scanfleet.records.TrialState.COMPLETED, as the API writes it (a test
 # holds them equal)
