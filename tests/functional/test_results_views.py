@@ -167,3 +167,27 @@ def test_a_report_of_an_unknown_scan_is_a_clear_error(
 ) -> None:
     assert main(["scans", "report", "sc0000000000", *api]) == 1
     assert "scan_not_found" in capsys.readouterr().err
+
+
+def test_failures_reach_the_watch_panel_and_scans_trials_with_their_reason(
+    client: Client, api: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    scan = client.create_scan("failing", GRID)
+    crash = "exit code 1; last output:\nTraceback (most recent call last):\nZeroDivisionError: x"
+    for i in range(3):
+        trial = scan.next_trial(f"gpu-{i}")
+        assert trial is not None
+        if i == 1:
+            trial.complete(0.5)
+        else:
+            trial.fail(crash if i == 0 else "metric loss is nan", retry=False)
+    view = WatchView.fetch(scan)
+    assert [t.number for t in view.failures] == [2, 0]  # the latest first
+    text = frame_text(view)
+    assert "last failures (2 of 2)" in text
+    assert "exit code 1; last output: ... ZeroDivisionError: x" in text
+    assert "metric loss is nan" in text
+    assert main(["scans", "trials", scan.id, *api]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("reason: exit code 1; last output: ... ZeroDivisionError: x")
+    assert "reason" not in lines[1] and lines[2].endswith("reason: metric loss is nan")

@@ -24,6 +24,7 @@ TRIAL_COLUMNS = [
     "trial_id", "number", "state", "attempt", "preemptions", "errors", "duration_s", "worker_id",
 ]  # fmt: skip
 COLUMNS = [*TRIAL_COLUMNS, "param.batch_size", "param.learning_rate", "value.loss"]
+REASON = "failure_reason"  # the last column
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_to_csv_has_a_column_per_param_and_metric_and_a_row_per_trial(
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-        assert reader.fieldnames == [*COLUMNS, "value.accuracy"]
+        assert reader.fieldnames == [*COLUMNS, "value.accuracy", REASON]
     assert [int(r["number"]) for r in rows] == list(range(9))
     states = [r["state"] for r in rows]
     assert states.count("COMPLETED") == 7 and states[7] == "FAILED" and states[8] == "RUNNING"
@@ -61,12 +62,14 @@ def test_to_csv_has_a_column_per_param_and_metric_and_a_row_per_trial(
     assert float(first["value.loss"]) == float(first["param.batch_size"])
     assert first["value.accuracy"] == "0.5" and rows[2]["value.accuracy"] == ""
     assert rows[7]["value.loss"] == "" and rows[8]["worker_id"] == "w0"
+    assert rows[7][REASON] == "diverged" and rows[0][REASON] == ""
 
 
 def test_to_dataframe_has_the_same_columns_and_numbers(finished: Scan, tmp_path: Path) -> None:
     df = finished.to_dataframe()
     assert isinstance(df, pd.DataFrame)
-    assert list(df.columns) == [*COLUMNS, "value.accuracy"]
+    assert list(df.columns) == [*COLUMNS, "value.accuracy", REASON]
+    assert df[REASON].tolist()[7] == "diverged" and df[REASON].isna().sum() == 8
     assert len(df) == 9 and df["value.loss"].min() == 2.0
     assert pd.api.types.is_float_dtype(df["value.loss"]) and df["value.loss"].isna().sum() == 2
     from_csv = pd.read_csv(finished.to_csv(tmp_path / "t.csv"))
@@ -77,5 +80,5 @@ def test_to_dataframe_has_the_same_columns_and_numbers(finished: Scan, tmp_path:
 def test_an_empty_scan_exports_a_header_only(client: Client, tmp_path: Path) -> None:
     scan = client.create_scan("empty", GRID)
     path = scan.to_csv(tmp_path / "empty.csv")
-    assert path.read_text().strip().split(",") == COLUMNS
-    assert list(scan.to_dataframe().columns) == COLUMNS
+    assert path.read_text().strip().split(",") == [*COLUMNS, REASON]
+    assert list(scan.to_dataframe().columns) == [*COLUMNS, REASON]

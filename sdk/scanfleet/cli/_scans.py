@@ -20,6 +20,7 @@ from scanfleet.cli._common import (
     client_from,
     scan_from,
 )
+from scanfleet.client import failure_reason, reason_line
 from scanfleet.display import format_params, format_value
 
 if TYPE_CHECKING:
@@ -37,7 +38,11 @@ def register(sub: SubParsers) -> None:
     p.set_defaults(handler=cmd_scans_list)
     for name, fn, text in (
         ("show", cmd_scans_show, "a scan's progress: trials by state, best value, status"),
-        ("trials", cmd_scans_trials, "every trial of a scan: number, state, metric, params"),
+        (
+            "trials",
+            cmd_scans_trials,
+            "every trial of a scan: number, state, metric, params, why it failed",
+        ),
         ("best", cmd_scans_best, "the best trial as JSON (several metrics: the Pareto front)"),
         ("cancel", cmd_scans_cancel, "stop a scan: no new trials, unfinished ones fail"),
     ):
@@ -84,11 +89,15 @@ def cmd_scans_show(args: argparse.Namespace) -> int:
 
 
 def cmd_scans_trials(args: argparse.Namespace) -> int:
+    """A line per trial; a failed one (or one whose last attempt failed) ends with
+    ``reason: <why>`` on one line (``scans export`` has the reason in full)."""
     scan = scan_from(args)
     metric = scan.config.metric.name
     for t in scan.trials():
         value = format_value(t.values.get(metric))
-        print(f"{t.number:>5} {t.state.value:<10} {metric}={value:<12} {format_params(t.params)}")
+        line = f"{t.number:>5} {t.state.value:<10} {metric}={value:<12} {format_params(t.params)}"
+        reason = reason_line(failure_reason(t.record))
+        print(f"{line}  reason: {reason}" if reason else line)
     return 0
 
 

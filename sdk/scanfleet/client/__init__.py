@@ -25,7 +25,15 @@ from scanfleet.client._errors import (
     ScanFinishedError,
     UnprocessableEntityError,
 )
-from scanfleet.client._rows import names_for, row_columns, trial_row
+from scanfleet.client._rows import (
+    REASON_COLUMN,
+    column_names,
+    failure_reason,
+    names_for,
+    reason_line,
+    row_columns,
+    trial_row,
+)
 from scanfleet.client._scan import Scan
 from scanfleet.client._trial import Trial
 from scanfleet.errors import (
@@ -39,6 +47,7 @@ from scanfleet.errors import (
 from scanfleet.wire import ErrorCode, ScanSummary
 
 __all__ = [
+    "REASON_COLUMN",
     "APIConnectionError",
     "APIError",
     "APIResponseError",
@@ -65,7 +74,10 @@ __all__ = [
     "TrialFinishedError",
     "TrialNotFoundError",
     "UnprocessableEntityError",
+    "column_names",
+    "failure_reason",
     "names_for",
+    "reason_line",
     "row_columns",
     "trial_row",
 ]

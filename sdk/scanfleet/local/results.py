@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanfleet.client import row_columns, trial_row
+from scanfleet.client import column_names, row_columns, trial_row
 from scanfleet.config import ScanConfig
 from scanfleet.records import SeedSummary, TrialRecord, scan_id_of
 
@@ -37,6 +38,11 @@ def folder_owner(folder: Path) -> str | None:
     return scans.pop() if len(scans) == 1 else "several scans"
 
 
+def names_of(header: list[str], prefix: str) -> list[str]:
+    """The names of a CSV header's columns that start with ``prefix`` (``param.``)."""
+    return [c[len(prefix) :] for c in header if c.startswith(prefix)]
+
+
 def results_folder(out_dir: Path, name: str, scan_id: str) -> tuple[Path, bool]:
     """The results folder of scan ``scan_id`` named ``name``: ``<out_dir>/<name>`` unless
     that folder holds another scan's results (an edited config makes a new scan under the
@@ -51,7 +57,11 @@ def results_folder(out_dir: Path, name: str, scan_id: str) -> tuple[Path, bool]:
 
 class ResultsWriter:
     """Appends each finished trial once, across restarts (rows already in the CSV are
-    remembered), so a killed run keeps what it did and a resumed one never repeats a row."""
+    remembered), so a killed run keeps what it did and a resumed one never repeats a row.
+
+    The header holds the config's parameters and metrics and grows with any other name a
+    trial carries (an extra metric such as ``val_acc``): the file is then rewritten once
+    with the wider header, its rows kept."""
 
     def __init__(self, folder: Path, config: ScanConfig, scan_id: str) -> None:
         owner = folder_owner(folder)
@@ -64,12 +74,17 @@ class ResultsWriter:
         self.params = list(config.parameters)
         if config.seeds is not None and config.seeds.param not in self.params:
             self.params.append(config.seeds.param)  # seed runs carry it
-        self.metrics = [m.name for m in config.objectives()]
+        self.objectives = [m.name for m in config.objectives()]
+        self.metrics = list(self.objectives)  # and the other metrics the trials carry
+        self.config = config.model_dump(mode="json")
         self.columns = row_columns(self.params, self.metrics)
         self.written: set[str] = set()
         if self.csv_path.exists():
             with self.csv_path.open(newline="") as f:
-                self.written = {row["trial_id"] for row in csv.DictReader(f)}
+                reader = csv.DictReader(f)
+                self.written = {row["trial_id"] for row in reader}
+                self.columns = list(reader.fieldnames or [])
+            self._widen(names_of(self.columns, "param."), names_of(self.columns, "value."))
         else:
             with self.csv_path.open("w", newline="") as f:
                 csv.DictWriter(f, fieldnames=self.columns).writeheader()
@@ -78,6 +93,7 @@ class ResultsWriter:
         new = [t for t in trials if t.state.is_finished() and t.trial_id not in self.written]
         if not new:
             return 0
+        self._widen({p for t in new for p in t.params}, {m for t in new for m in t.values})
         with self.csv_path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             for trial in sorted(new, key=lambda t: t.number):
@@ -85,6 +101,25 @@ class ResultsWriter:
                 self.written.add(trial.trial_id)
             f.flush()
         return len(new)
+
+    def _widen(self, params: Iterable[str], metrics: Iterable[str]) -> None:
+        """Take in ``params`` and ``metrics``; when the header changes (a name it lacks, or
+        a file of an earlier version), rewrite the file with the new one, rows kept."""
+        self.params, self.metrics = column_names(
+            self.config, [*self.params, *params], [*self.metrics, *metrics]
+        )
+        columns = row_columns(self.params, self.metrics)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        with self.csv_path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        tmp = self.csv_path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(self.csv_path)
 
     def write_report(self, results: ScanResults) -> str:
         """Write report.html; returns a line saying where, or why there is none. Rendering
@@ -117,7 +152,7 @@ class ResultsWriter:
             "name": scan["name"],
             "status": scan["status"],
             "status_reason": scan.get("status_reason"),  # why it ended ("target 0.05 reached")
-            "metric": self.metrics[0],
+            "metric": self.objectives[0],
             "best_trial": None
             if best is None
             else {
@@ -127,8 +162,8 @@ class ResultsWriter:
                 "values": best.values,
             },
         }
-        if len(self.metrics) > 1:
-            body["metrics"] = self.metrics
+        if len(self.objectives) > 1:
+            body["metrics"] = self.objectives
             body["best_trials"] = [
                 {"trial_id": t.trial_id, "number": t.number, "params": t.params,
                  "values": t.values}

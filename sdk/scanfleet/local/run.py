@@ -20,6 +20,7 @@ from typing import Any
 from scanfleet import names
 from scanfleet.config import load_config, local_inputs
 from scanfleet.local.auth import TokenStore, owner_id
+from scanfleet.local.failure_notes import FailureNotes
 from scanfleet.local.results import ResultsWriter, results_folder
 from scanfleet.local.server import LocalServer, open_local_service
 from scanfleet.local.state_dir import prepare_state_dir
@@ -118,14 +119,17 @@ class LocalRun:
             )
         self._requeue_orphans(service, scan.scan_id, owner)
         self._install_signal_handlers()
+        failures = FailureNotes(out / "logs", service.list_trials(scan.scan_id, owner=owner))
         with LocalServer(service, tokens) as server:
             if not service.get_scan(scan.scan_id, owner=owner).status.is_finished():
                 self._start_workers(server.url, owner_token, scan.scan_id, out, gpus)
-            code = self._watch(service, scan.scan_id, owner, results)
+            code = self._watch(service, scan.scan_id, owner, results, failures)
             self._stop_workers()
         summary = service.summarize(scan.scan_id, owner=owner)
         trials = service.list_trials(scan.scan_id, owner=owner)
         results.append(trials)
+        for line in failures.new_lines(trials):
+            print(line, file=sys.stderr, flush=True)
         results.write_best(
             summary.scan.model_dump(mode="json"),
             summary.best_trial,
@@ -134,6 +138,9 @@ class LocalRun:
         )
         reused = sum(1 for t in trials if TAG_REUSED_FROM in t.tags)
         print(_final_line(summary, config.metric.name, out, reused), flush=True)
+        failed = failures.summary(trials)
+        if failed:
+            print(failed, flush=True)
         scan_results = ScanResults.from_service(service, scan.scan_id, owner=owner)
         print(results.write_report(scan_results), flush=True)
         return code
@@ -184,21 +191,33 @@ class LocalRun:
                 )
             )
 
-    def _watch(self, service: ScanService, scan_id: str, owner: str, results: ResultsWriter) -> int:
+    def _watch(
+        self,
+        service: ScanService,
+        scan_id: str,
+        owner: str,
+        results: ResultsWriter,
+        failures: FailureNotes,
+    ) -> int:
         display = _Display(self.options.progress)
         try:
             while True:
                 summary = service.summarize(scan_id, owner=owner)
-                results.append(service.list_trials(scan_id, owner=owner))
+                trials = service.list_trials(scan_id, owner=owner)
+                results.append(trials)
+                for line in failures.new_lines(trials):
+                    print(line, file=sys.stderr, flush=True)
                 display.update(summary)
                 if summary.scan.status.is_finished():
                     return 0 if summary.scan.status is ScanStatus.COMPLETED else 1
                 if self.stop_signal is not None:
                     return 128 + self.stop_signal
                 if self.workers and all(w.poll() is not None for w in self.workers):
+                    logs = results.folder / "worker-*.log"
                     print(
-                        "\nall workers exited before the scan finished; see the worker-*.log"
-                        " files in the results folder",
+                        "\nall workers exited before the scan finished: "
+                        + (failures.last_words() or "see their logs")
+                        + f"\nthe workers' logs: {logs}",
                         file=sys.stderr,
                     )
                     return 1

@@ -11,10 +11,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanfleet.client import names_for, row_columns, trial_row
+from scanfleet.client import REASON_COLUMN, names_for, reason_line, row_columns, trial_row
 from scanfleet.display import format_params, format_value
 from scanfleet.records import TrialRecord, TrialState
 from scanfleet.report._data import ScanResults
+from scanfleet.report._history import HISTORY_NOTE, STATE_COLORS, history_figure
 
 if TYPE_CHECKING:
     import optuna
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 MAX_CURVES = 300  # past this the learning curves shown are the best and the last pruned
 MAX_TABLE_ROWS = 5000  # past this the table shows the best ones; the CSV export has them all
-PRUNED_COLOR = "#d62728"
+PRUNED_COLOR = STATE_COLORS[TrialState.PRUNED]  # Optuna dashboard's: pruned orange
+FAILED_COLOR = STATE_COLORS[TrialState.FAILED]  # failed red
 
 
 class ReportDependencyError(ImportError):
@@ -63,6 +65,7 @@ def render_report(results: ScanResults) -> str:
         sections=body,
         table=_table_html(results),
         pruned=PRUNED_COLOR,
+        failed=FAILED_COLOR,
     )
 
 
@@ -97,10 +100,7 @@ def figure_sections(results: ScanResults) -> list[Section]:
             plot("Pareto front", lambda: vis.plot_pareto_front(study, target_names=names))
         )
     sections += [
-        plot(
-            "Optimisation history",
-            lambda: vis.plot_optimization_history(study, target=target, target_name=first),
-        ),
+        _history_section(results),
         plot(
             "Parallel coordinates",
             lambda: vis.plot_parallel_coordinate(study, target=target, target_name=first),
@@ -118,6 +118,16 @@ def figure_sections(results: ScanResults) -> list[Section]:
     return sections
 
 
+def _history_section(results: ScanResults) -> Section:
+    """Every finished trial (completed, pruned and failed, each in its colour) and a menu
+    of every metric the trials carry (``_history``)."""
+    title = "Optimisation history"
+    ended = sum(t.state.is_finished() for t in results.trials)
+    if not ended:
+        return Section(title, note="needs 1 finished trial(s); 0 so far")
+    return Section(title, history_figure(results), note=HISTORY_NOTE)
+
+
 def _curves_section(results: ScanResults, study: optuna.Study) -> Section:
     title = f"Intermediate values ({results.curve_metric})"
     if not results.curves:
@@ -130,7 +140,7 @@ def _curves_section(results: ScanResults, study: optuna.Study) -> Section:
         figure = plot_intermediate_values(study if shown is results else shown.study())
     mark_pruned(figure, shown)
     figure.update_layout(showlegend=len(figure.data) <= 30)
-    note = "pruned trials: red, dotted, × at the step they stopped"
+    note = "pruned trials: orange, dotted, × at the step they stopped"
     drawn = sum(1 for t in results.trials if t.trial_id in results.curves)
     if len(shown.trials) < drawn:
         note += f"; the {len(shown.trials)} best and last pruned curves of {drawn}"
@@ -245,13 +255,21 @@ def _table_html(results: ScanResults) -> str:
     body = []
     for trial in trials:
         row = trial_row(trial, params, metrics)
-        cells = "".join(f"<td>{_cell(row[c])}</td>" for c in columns)
+        cells = "".join(_cell_html(c, row[c]) for c in columns)
         body.append(f'<tr class="state-{trial.state.value.lower()}">{cells}</tr>')
     return (
         f'<section id="trials"><h2>Trials</h2>{note}<p class="note">click a column to sort</p>'
         f'<table id="trial-table" class="trials"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></section>"
     )
+
+
+def _cell_html(column: str, value: Any) -> str:
+    """A table cell; a failure reason shows on one line, in full when hovered."""
+    if column == REASON_COLUMN and value:
+        full = html.escape(str(value), quote=True)
+        return f'<td class="reason" title="{full}">{html.escape(reason_line(value))}</td>'
+    return f"<td>{_cell(value)}</td>"
 
 
 def _cell(value: Any) -> str:
@@ -282,7 +300,8 @@ table.facts th {{ text-align: left; padding-right: 1em; }}
 table.trials {{ border-collapse: collapse; font-size: 0.85em; }}
 table.trials th, table.trials td {{ border: 1px solid #ddd; padding: 2px 6px; }}
 table.trials th {{ cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }}
-tr.state-pruned td {{ color: {pruned}; }} tr.state-failed td {{ color: #999; }}
+tr.state-pruned td {{ color: {pruned}; }} tr.state-failed td {{ color: {failed}; }}
+td.reason {{ max-width: 40em; }}
 #report-errors {{ color: #b00; }}
 </style></head>
 <body>

@@ -1,6 +1,7 @@
 """``scanfleet scans watch``: a live terminal table of a scan — counts by state, the best
-trial so far, the running trials with their last reported step and value, the workers
-seen, and an ETA from the median trial time — refreshed until the scan ends."""
+trial so far, the running trials with their last reported step and value, the last
+failed trials with their reasons, the workers seen, and an ETA from the median trial
+time — refreshed until the scan ends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from scanfleet.client import reason_line
 from scanfleet.display import format_params, format_value
 from scanfleet.records import ScanRecord, TrialRecord, TrialState
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from scanfleet.client import Scan
 
 FINISHED = (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
+FAILURES_SHOWN = 5  # the "last failures" panel: this many failed trials, the latest first
 
 
 @dataclass
@@ -34,6 +37,7 @@ class WatchView:
     last_reports: dict[str, tuple[int, float]]  # running trial id → (last step, value)
     workers: list[str]
     median_s: float | None  # of the finished trials that ran to the end or were pruned
+    failures: list[TrialRecord] = field(default_factory=list)  # the last failed, latest first
     taken_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -64,6 +68,13 @@ class ScanWatcher:
         self.settled = -1  # every trial numbered up to this one is finished
         self._durations: list[float] = []  # of the settled trials that completed or pruned
         self._workers: set[str] = set()
+        self._failures: dict[str, TrialRecord] = {}  # the last FAILURES_SHOWN failed trials
+
+    def _saw_failure(self, trial: TrialRecord) -> None:
+        self._failures[trial.trial_id] = trial
+        if len(self._failures) > FAILURES_SHOWN:
+            oldest = min(self._failures.values(), key=_finished_at)
+            del self._failures[oldest.trial_id]
 
     def look(self) -> WatchView:
         best = self.scan.best_trial()  # refreshes the summary too
@@ -73,6 +84,8 @@ class ScanWatcher:
         for trial in self.scan.iter_records(after=self.settled):
             if trial.worker_id:
                 self._workers.add(trial.worker_id)
+            if trial.state is TrialState.FAILED:
+                self._saw_failure(trial)
             finished = trial.state.is_finished()
             contiguous = contiguous and finished
             ran = trial.state in (TrialState.COMPLETED, TrialState.PRUNED)
@@ -95,6 +108,7 @@ class ScanWatcher:
             last_reports={tid: (max(c), c[max(c)]) for tid, c in curves.items() if c},
             workers=sorted(self._workers),
             median_s=statistics.median(durations) if durations else None,
+            failures=sorted(self._failures.values(), key=_finished_at, reverse=True),
         )
 
 
@@ -131,6 +145,8 @@ def render_frame(view: WatchView) -> Group:
     else:
         lines.append(Text(f"best {metric}: none yet", style="dim"))
     lines.append(_running_table(view, metric))
+    if view.failures:
+        lines.append(_failures_table(view))
     median = _duration(view.median_s) if view.median_s is not None else "?"
     lines.append(
         Text(f"workers seen ({len(view.workers)}): {', '.join(view.workers) or '-'}", style="dim")
@@ -160,6 +176,29 @@ def _running_table(view: WatchView, metric: str) -> Any:
     return table
 
 
+def _failures_table(view: WatchView) -> Any:
+    """The last failed trials, the latest first, each with its reason on one line."""
+    from rich.table import Table
+
+    failed = view.counts.get(TrialState.FAILED, 0)
+    table = Table(
+        title=f"last failures ({len(view.failures)} of {failed})",
+        title_justify="left",
+        title_style="red",
+        expand=False,
+    )
+    for name in ("trial", "worker", "attempt", "reason"):
+        table.add_column(name, overflow="fold")
+    for trial in view.failures:
+        table.add_row(
+            str(trial.number),
+            trial.worker_id or "-",
+            str(trial.attempt),
+            reason_line(trial.failure_reason) or "-",
+        )
+    return table
+
+
 def watch(
     scan: Scan,
     *,
@@ -178,6 +217,10 @@ def watch(
             view = watcher.look()
             live.update(render_frame(view), refresh=True)
     return view
+
+
+def _finished_at(trial: TrialRecord) -> float:
+    return trial.finished_at or 0.0
 
 
 def _params(trial: TrialRecord) -> str:

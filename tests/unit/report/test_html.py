@@ -108,3 +108,44 @@ def test_past_max_curves_the_best_and_the_last_pruned_curves_are_drawn(
     section = figure_sections(results)[-1]
     assert section.figure is not None and len(section.figure.data) == 10
     assert "the 10 best and last pruned curves of" in section.note
+
+
+def test_the_history_shows_completed_pruned_and_failed_trials_in_optunas_colours(
+    results: ScanResults,
+) -> None:
+    history = figure_sections(results)[0]
+    assert history.title == "Optimisation history" and history.figure is not None
+    traces = {t.name.split(" (")[0]: t for t in history.figure.data}
+    states = expected_states(TRIALS)
+    for state, color in (("completed", "#1f77b4"), ("pruned", "#ff7f0e"), ("failed", "#d62728")):
+        assert traces[state].marker.color == color
+        assert len(traces[state].x) == sum(s.value.lower() == state for s in states)
+    assert traces["failed"].marker.symbol == "x"
+    assert traces["failed"].text == ("trial 6 failed: diverged",)
+    assert "best loss" in traces and history.figure.layout.updatemenus == ()  # one metric
+
+
+def test_every_metric_the_trials_carry_is_a_column_and_a_choice_of_the_history(
+    tmp_path: Path,
+) -> None:
+    service = service_at(tmp_path)
+    scan_id = make_scan(service, 3)
+    done = service.claim_next_trial(scan_id, "w", owner=OWNER)
+    assert done is not None
+    service.complete(done.trial_id, {"loss": 0.3, "val_acc": 0.9}, owner=OWNER)
+    results = ScanResults.from_service(service, scan_id, owner=OWNER)
+    history = figure_sections(results)[0]
+    assert history.figure is not None
+    (menu,) = history.figure.layout.updatemenus
+    assert [b.label for b in menu.buttons] == ["loss", "val_acc"]
+    shown = [t.name for t, on in zip(history.figure.data, menu.buttons[1].args[0]["visible"],
+                                     strict=True) if on]  # fmt: skip
+    assert shown == ["completed (1)", "pruned (0)", "failed (0)"]  # no best line: no goal
+    assert "<th>value.val_acc</th>" in render_report(results)
+
+
+def test_the_table_says_why_a_trial_failed_and_colours_its_row(page: Path) -> None:
+    text = page.read_text()
+    assert "<th>failure_reason</th>" in text
+    assert '<td class="reason" title="diverged">diverged</td>' in text
+    assert "tr.state-pruned td { color: #ff7f0e; } tr.state-failed td { color: #d62728; }" in text
