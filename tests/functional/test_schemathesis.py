@@ -6,9 +6,10 @@ this process) fuzzes the document the server serves, with the server's token, in
 phases: examples, coverage (boundary and wrong-type values of every field), fuzzing, and
 the stateful phase, which follows the document's links through a scan's life (create →
 claim → heartbeat, report, checkpoint → complete → best trials, seeds, extend, tags,
-cancel). Every check runs but ``positive_data_acceptance``: a scan config is documented as
-an object, so a schema-valid config is rarely a valid scan (the hooks of
-``schemathesis_hooks.py`` give the positive cases real ones).
+cancel). Every check runs but ``positive_data_acceptance``: a scan config, a trial's params
+and a worker's values are checked against the scan (a valid config, its search space, its
+metrics), which no schema can say, so a schema-valid body may rightly get a 400 (the hooks
+of ``schemathesis_hooks.py`` give the positive cases real configs, params and metrics).
 
 Bounded for CI: a fixed seed, 25 examples per operation, at most 40 stateful scenarios of
 at most 12 steps; about 1,600 requests, 20-45 s on two cores.
