@@ -156,11 +156,19 @@ def main() -> None:
     print(row("optuna study.optimize (sqlite), 4 jobs", optuna_run(n, 4), n, reference))
     for jobs in (1, 4):
         print(row(f"scanfleet.optimize, n_jobs={jobs}", optimize_run(n, jobs), n, reference))
+    marginal = ""
     if not args.skip_local_run:
-        for workers in (1, 4):
-            print(row(f"scanfleet local run, {workers} worker(s)", local_run(n, workers), n,
-                      reference))  # fmt: skip
+        walls = {workers: local_run(n, workers) for workers in (1, 4)}
+        for workers, wall in walls.items():
+            print(row(f"scanfleet local run, {workers} worker(s)", wall, n, reference))
+        fixed = local_run(1, 1)  # start (CLI, API, worker), results and report: once per run
+        per = (walls[1] - fixed) / (n - 1) * 1e3
+        marginal = (f"local run, 1 worker: {fixed:.2f} s once per run (a 1-trial run: start,"
+                    f" results, report), then {per:.1f} ms per trial ({per / reference:.2f}x"
+                    " optuna)")  # fmt: skip
     print(row("floor: spawn `python -c pass` per trial", floor_run(n), n, reference))
+    if marginal:
+        print(marginal)
     seen, trials = round_trips(min(n, 20))
     total = sum(seen.values())
     print(f"\nHTTP round trips of one `scanfleet worker`, {trials} no-op trials: "

@@ -105,6 +105,7 @@ class Agent:
         self._running: Supervisor | None = None
         self._flaps = FlapGuard(self.flap_window, self.flap_seconds)
         self._failures: deque[str] = deque(maxlen=FAILURES_SHOWN)  # the last reasons
+        self._metric_warned = False  # a run reported metrics but not the scan's (once)
         self.trials_run = 0
 
     # ---- the loop ----------------------------------------------------------------------
@@ -337,6 +338,9 @@ class Agent:
             The trial's state afterwards; None when it is unknown (lease lost, API gone).
         """
         change = transition_for(outcome, config.metric.name, self._stop_reason)
+        if change.warning and not self._metric_warned:  # the first run that reported others
+            self._metric_warned = True
+            log.warning("trial %s %s", trial.id, change.warning)
         if change.action is Action.FAIL:
             self._failures.append(f"  trial {trial.id}: " + change.reason.replace("\n", "\n    "))
         if change.action is Action.NOTHING:

@@ -129,10 +129,13 @@ class Trials:
 
         A metric that is NaN or infinite (a diverged run) fails the trial for good, with
         the reason ``metric <name> is nan`` (as Optuna fails a trial whose objective
-        returns NaN).
+        returns NaN). Values none of which is a metric of the scan (nor reported as one)
+        fail the trial for good too: ``reported val_loss, val_acc; the scan's metric is
+        loss`` (a name mistyped in the config or the script; docs/troubleshooting.md).
 
         Raises:
-            InvalidValuesError: a metric of the scan is missing or not a number.
+            InvalidValuesError: no values, a metric of several missing, or a value that
+                is not a number.
             TrialFinishedError, LeaseLostError.
         """
         ctx = self.ctx
@@ -146,6 +149,9 @@ class Trials:
                 curve = ctx.store.intermediate_values(scan.scan_id, name).get(trial_id)
                 if curve:
                     values = {**values, name: curve[max(curve)]}
+        if values and not any(name in values for name in required):  # a name mistyped
+            reason = metric_mismatch(list(values), required)
+            return self.fail(trial_id, reason, owner=owner, attempt=attempt, retry=False)
         diverged = _first_non_finite(values)
         if diverged is not None:  # as Optuna fails a trial whose objective returns NaN
             reason = f"metric {diverged[0]} is {diverged[1]}"
@@ -222,6 +228,14 @@ class Trials:
         )
         finish_scan_if_done(ctx, scan.scan_id)
         return failed
+
+
+def metric_mismatch(reported: list[str], metrics: list[str]) -> str:
+    """Why a trial that gave ``reported`` but not (all of) the scan's ``metrics`` fails:
+    ``reported val_loss, val_acc; the scan's metric is loss``. A worker says the same of a
+    script that exits without completing (``scanfleet.runtime.outcome``)."""
+    scans = f"metric is {metrics[0]}" if len(metrics) == 1 else f"metrics are {', '.join(metrics)}"
+    return f"reported {', '.join(reported)}; the scan's {scans}"
 
 
 def _first_non_finite(values: dict[str, Any]) -> tuple[str, float] | None:
