@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scanfleet.cli._common import SubParsers
-from scanfleet.config import ScanConfig, load_config
+from scanfleet.config import ScanConfig, check_command_script, load_config
 
 if TYPE_CHECKING:
     from scanfleet.search import GridStrategy
@@ -25,6 +25,7 @@ def register(sub: SubParsers) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    check_command_script(config)  # the script is beside the config, where it will run
     print(config.summary())
     if config.strategy.value == "grid":
         from scanfleet.search import GridStrategy

@@ -34,6 +34,7 @@ from scanfleet.config._schema import (
     Strategy,
     SuccessiveHalving,
 )
+from scanfleet.config._script_check import check_command_script
 
 __all__ = [
     "CategoricalParam",
@@ -65,6 +66,7 @@ __all__ = [
     "Strategy",
     "SuccessiveHalving",
     "UniformParam",
+    "check_command_script",
     "command_script",
     "load_config",
     "local_inputs",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scanfleet import names
-from scanfleet.config import load_config, local_inputs
+from scanfleet.config import check_command_script, load_config, local_inputs
 from scanfleet.local.auth import TokenStore, owner_id
 from scanfleet.local.failure_notes import FailureNotes
 from scanfleet.local.results import ResultsWriter, results_folder
@@ -90,7 +90,9 @@ class LocalRun:
     def run(self) -> int:
         opts = self.options
         text = opts.config_path.read_text()
-        config, script_content = local_inputs(load_config(opts.config_path))
+        config = load_config(opts.config_path)
+        check_command_script(config)  # the workers run it in the config's folder
+        config, script_content = local_inputs(config)
         name = opts.name or default_scan_name(opts.config_path)
         gpus = worker_gpus(opts.gpus, opts.workers, config.resources.gpus, os.environ)
         prepare_state_dir(opts.state_dir)
@@ -143,6 +145,9 @@ class LocalRun:
             print(failed, flush=True)
         scan_results = ScanResults.from_service(service, scan.scan_id, owner=owner)
         print(results.write_report(scan_results), flush=True)
+        counts = summary.counts
+        if code == 0 and counts[TrialState.FAILED] and not counts[TrialState.COMPLETED]:
+            return 1  # every trial that ended failed: nothing to use, say so to a script
         return code
 
     # ---- pieces ----------------------------------------------------------------------

@@ -59,7 +59,7 @@ class CurrentTrial:
         self.resume_step = resume_step
         # population-based training: the step to train to, then complete (None otherwise)
         self.stop_step = stop_step
-        self.checkpoint_dir = checkpoint_dir or Path.cwd() / "checkpoints"
+        self._checkpoint_dir = checkpoint_dir  # None: run by hand, ./checkpoints
         self._remote = remote  # a scanfleet.transport.TrialCalls, or None when run by hand
         self._prune = False
         self.last_reported: dict[str, tuple[int, float]] = {}
@@ -71,6 +71,16 @@ class CurrentTrial:
         self._answered: int | None = None
         self.checkpoint_step: int | None = None
         self.checkpoint_uri: str | None = None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """The folder to save checkpoints in (restored into on a resumed attempt). Run by
+        hand it is ``./checkpoints``, created when first asked for, so a script that
+        writes into it runs standalone too."""
+        if self._checkpoint_dir is None:
+            self._checkpoint_dir = Path.cwd() / "checkpoints"
+            self._checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        return self._checkpoint_dir
 
     @property
     def attached(self) -> bool:

@@ -8,9 +8,10 @@ when a worker whose trials keep failing fast should stop. The agent applies them
 from __future__ import annotations
 
 import enum
+import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scanfleet import names
@@ -50,20 +51,32 @@ class Action(enum.Enum):
 @dataclass(frozen=True)
 class Transition:
     """The change to make: ``values`` for COMPLETE, ``reason`` (and ``retry``) for FAIL
-    and REQUEUE."""
+    and REQUEUE; ``warning`` for the worker's log (the run reported metrics but never the
+    scan's: ``metric_warning``)."""
 
     action: Action
     reason: str = ""
     values: Mapping[str, float] = field(default_factory=dict)
     retry: bool = True
+    warning: str = ""
 
 
 def transition_for(outcome: Outcome, metric: str, stop_reason: str) -> Transition:
+    """``_transition_for`` with the worker's warning when the run reported metrics but
+    never ``metric``."""
+    change = _transition_for(outcome, metric, stop_reason)
+    warning = metric_warning(outcome, metric)
+    return replace(change, warning=warning) if warning else change
+
+
+def _transition_for(outcome: Outcome, metric: str, stop_reason: str) -> Transition:
     """What becomes of the trial after ``outcome``, whose objective is ``metric``.
 
     A value the metric regex found in the output wins over the last one the script
-    reported; a script that exits 0 without either fails for good (retrying would not
-    give a value); any other exit fails (and retries within the error budget)."""
+    reported; the last value of every other metric reported (finite) is kept beside it
+    (``val_acc``: a column of the results). A script that exits 0 without either fails
+    for good (retrying would not give a value), its reason naming the metrics it did
+    report if any; any other exit fails (and retries within the error budget)."""
     if outcome.lease_lost:
         return Transition(Action.NOTHING)
     if outcome.reported.get("completed"):
@@ -77,12 +90,36 @@ def transition_for(outcome: Outcome, metric: str, stop_reason: str) -> Transitio
         )
     if outcome.reported.get("prune"):
         return Transition(Action.PRUNE)
-    if outcome.regex_value is not None:
-        return Transition(Action.COMPLETE, values={metric: outcome.regex_value})
     last = outcome.reported.get("last", {})
+    others = {name: v for name, (_, v) in last.items() if name != metric and math.isfinite(v)}
+    if outcome.regex_value is not None:
+        return Transition(Action.COMPLETE, values={**others, metric: outcome.regex_value})
     if metric in last:
-        return Transition(Action.COMPLETE, values={metric: last[metric][1]})
+        return Transition(Action.COMPLETE, values={**others, metric: last[metric][1]})
+    if last:  # metrics, but not the scan's: a name mistyped in the config or the script
+        return Transition(Action.FAIL, reason=metric_mismatch(list(last), [metric]), retry=False)
     return Transition(Action.FAIL, reason=f"exited 0 but reported no {metric!r}", retry=False)
+
+
+def metric_mismatch(reported: list[str], metrics: list[str]) -> str:
+    """Why a trial that reported ``reported`` but not (all of) the scan's ``metrics``
+    fails: ``reported val_loss, val_acc; the scan's metric is loss``. The service says
+    the same of a ``complete`` without the metric (``scanfleet.service``, ``_trials``)."""
+    scans = f"metric is {metrics[0]}" if len(metrics) == 1 else f"metrics are {', '.join(metrics)}"
+    return f"reported {', '.join(reported)}; the scan's {scans}"
+
+
+def metric_warning(outcome: Outcome, metric: str) -> str | None:
+    """What the worker warns of when a run reported metrics but never the scan's
+    ``metric`` (pruning watches that one only, so it stays idle, and a trial completed
+    with a plain number hides it); None when it reported the metric, or nothing."""
+    last = list(outcome.reported.get("last") or {})
+    if not last or metric in last:
+        return None
+    return (
+        f"{metric_mismatch(last, [metric])}: pruning watches {metric} only and prunes nothing;"
+        " rename the metric in the config or in the script"
+    )
 
 
 def exit_code_for(outcome: Outcome, state: TrialState | None) -> names.ExitCode:

@@ -16,6 +16,10 @@ from scanfleet.runtime.outcome import (
 
 STOP = "spot interruption notice (terminate)"
 LAST = {"last": {"loss": [7, 0.25]}}  # what current_trial().report() leaves: [step, value]
+MISMATCH = (
+    "reported val_loss, val_acc; the scan's metric is loss: pruning watches loss only and"
+    " prunes nothing; rename the metric in the config or in the script"
+)
 
 
 @pytest.mark.parametrize(
@@ -37,8 +41,16 @@ LAST = {"last": {"loss": [7, 0.25]}}  # what current_trial().report() leaves: [s
         (Outcome(exit_code=0, regex_value=0.5, reported=LAST),
          Transition(Action.COMPLETE, values={"loss": 0.5})),
         (Outcome(exit_code=0, reported=LAST), Transition(Action.COMPLETE, values={"loss": 0.25})),
-        (Outcome(exit_code=0, reported={"last": {"acc": [1, 0.9]}}),
+        (Outcome(exit_code=0, reported={}),
          Transition(Action.FAIL, reason="exited 0 but reported no 'loss'", retry=False)),
+        # metrics, but not the scan's: the reason names both, the worker's log warns
+        (Outcome(exit_code=0, reported={"last": {"val_loss": [1, 0.2], "val_acc": [1, 0.9]}}),
+         Transition(Action.FAIL, reason="reported val_loss, val_acc; the scan's metric is loss",
+                    retry=False, warning=MISMATCH)),
+        # every other metric reported is kept beside the scan's (a diverged one is not)
+        (Outcome(exit_code=0, reported={"last": {"loss": [7, 0.25], "acc": [7, 0.9],
+                                                 "gnorm": [7, float("nan")]}}),
+         Transition(Action.COMPLETE, values={"acc": 0.9, "loss": 0.25})),
         # a crash fails with the last lines of output (and may be retried)
         (Outcome(exit_code=1, regex_value=0.5, log_tail=[f"l{i}" for i in range(8)]),
          Transition(Action.FAIL, reason="exit code 1; last output:\nl3\nl4\nl5\nl6\nl7")),
@@ -94,3 +106,11 @@ def test_anything_but_a_fast_failure_breaks_the_run(between: Outcome) -> None:
     guard.flapping(fast_failure())
     assert not guard.flapping(between)
     assert not guard.flapping(fast_failure())
+
+
+def test_a_script_that_completes_with_a_number_but_reports_other_metrics_gets_a_warning() -> None:
+    reported = {"completed": True, "last": {"val_loss": [3, 0.2]}}
+    change = transition_for(Outcome(exit_code=0, reported=reported), "loss", STOP)
+    assert change.action is Action.DONE_BY_SCRIPT and change.warning.startswith(
+        "reported val_loss; the scan's metric is loss: pruning watches loss only"
+    )

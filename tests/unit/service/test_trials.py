@@ -73,7 +73,7 @@ def test_finished_trials_are_immutable(service: ScanService) -> None:
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"acc": 1.0}, "must include the scan's metric 'loss'"),
+        ({}, "must include the scan's metric 'loss'"),
         ({"loss": "low"}, "must be a number"),
     ],
 )
@@ -84,6 +84,18 @@ def test_complete_rejects_bad_values(service: ScanService, values: Any, message:
     with pytest.raises(InvalidValuesError, match=message):
         service.complete(trial.trial_id, values, owner=OWNER)
     assert service.get_trial(trial.trial_id, owner=OWNER).state is TrialState.RUNNING
+
+
+def test_complete_without_the_scans_metric_fails_the_trial_naming_both(
+    service: ScanService,
+) -> None:
+    scan, _ = service.create_scan("g", grid_config(), owner=OWNER)
+    trial = service.claim_next_trial(scan.scan_id, "w1", owner=OWNER)
+    assert trial is not None
+    service.report(trial.trial_id, "val_loss", 0, 0.5, owner=OWNER)  # not the scan's metric
+    done = service.complete(trial.trial_id, {"val_loss": 0.2, "val_acc": 0.9}, owner=OWNER)
+    assert done.state is TrialState.FAILED and done.errors == 0  # for good: a retry won't help
+    assert done.failure_reason == "reported val_loss, val_acc; the scan's metric is loss"
 
 
 def test_added_trials_run_first_and_duplicates_are_not_added(service: ScanService) -> None:
