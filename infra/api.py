@@ -120,6 +120,9 @@ class Api(Construct):
                 environment={names.ENV_TOKEN_SECRET: self.token_secret.secret_arn},
             )
             self.token_secret.grant_read(self.authorizer)
+            # the API signs per-trial worker tokens with a key derived from the secret
+            self.handler.add_environment(names.ENV_TOKEN_SECRET, self.token_secret.secret_arn)
+            self.token_secret.grant_read(self.handler)
             self.token_api = self._rest_api("Agent", "token", self._token_auth(), limits)
 
     @property

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from scanfleet.tenancy import TenancyError, TenantMap
+
 AuthMode = Literal["iam", "token", "both"]
 
 
@@ -104,6 +106,13 @@ CONTEXT: tuple[ContextKey, ...] = (
     ContextKey("apiBurstLimit", 200, "API Gateway burst requests"),
     ContextKey("checkpointExpiryDays", 30, "checkpoints older than this are deleted"),
     ContextKey("alarmEmail", None, "e-mail address subscribed to the alarm topic"),
+    ContextKey(
+        "tenants",
+        None,
+        "tenant mapping of IAM callers (JSON object, first match wins): ARN pattern → tenant, "
+        "or null to refuse (403); a role ARN also matches its sessions; unset or unmatched: "
+        "the caller's AWS account (docs/cloud.md, Tenancy)",
+    ),
 )
 DEFAULTS = {key.name: key.default for key in CONTEXT}
 ALLOCATION_STRATEGIES = ("SPOT_PRICE_CAPACITY_OPTIMIZED", "SPOT_CAPACITY_OPTIMIZED")
@@ -144,6 +153,7 @@ class Settings:
     api_burst_limit: int
     checkpoint_expiry_days: int
     alarm_email: str | None
+    tenants: str | None = None  # SCANFLEET_TENANTS of the API function (JSON text)
 
     @classmethod
     def from_context(cls, get: Any) -> Settings:
@@ -174,6 +184,7 @@ class Settings:
             api_burst_limit=_int(raw, "apiBurstLimit", low=1),
             checkpoint_expiry_days=_int(raw, "checkpointExpiryDays", low=1),
             alarm_email=_optional_text(raw, "alarmEmail"),
+            tenants=_tenants(raw, "tenants"),
         )
 
 
@@ -225,6 +236,19 @@ def _choice(raw: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
 def _optional_text(raw: dict[str, Any], key: str) -> str | None:
     value = raw[key]
     return None if value is None else str(value)
+
+
+def _tenants(raw: dict[str, Any], key: str) -> str | None:
+    """The mapping as JSON text (given as text with ``-c`` or as an object in cdk.json)."""
+    value = raw[key]
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    try:
+        TenantMap.parse(text, setting=f"context {key}")
+    except TenancyError as err:
+        raise SettingsError(str(err)) from None
+    return text
 
 
 def _names(raw: dict[str, Any], key: str) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from scanfleet.tenancy import ENV_TENANTS
 
 from infra import nag
 from infra.agents import Agents
@@ -89,6 +90,8 @@ class ScanfleetStack(Stack):
             bucket=data.bucket,
             limits=limits,
         )
+        if settings.tenants:  # who is which tenant (scanfleet.tenancy)
+            self.api.handler.add_environment(ENV_TENANTS, settings.tenants)
         network = batch_network(
             self, vpc_id=settings.vpc_id, log_retention=retention, removal_policy=removal
         )

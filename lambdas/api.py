@@ -42,8 +42,20 @@ def _service(store: DynamoDBTrialStore) -> ScanService:
     return ScanService(store, inputs=inputs, lifecycle=executions)
 
 
+def _trial_key() -> bytes | None:
+    """The key of per-trial worker tokens: from the token secret (read at most once a
+    minute), as the token authorizer derives it; None without a token endpoint."""
+    secret_id = os.environ.get(names.ENV_TOKEN_SECRET)
+    if not secret_id:
+        return None
+    from aws_lambda_powertools.utilities import parameters
+    from scanfleet.cloud import read_secret
+
+    return read_secret(parameters.get_secret(secret_id, max_age=60)).trial_key
+
+
 store = DynamoDBTrialStore(os.environ[names.ENV_TABLE_NAME])
-app = build_app(_service(store))
+app = build_app(_service(store), _trial_key)
 handler = logger.inject_lambda_context(
     app.resolve, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )

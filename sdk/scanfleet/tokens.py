@@ -1,9 +1,12 @@
-"""Bearer tokens and the owners they stand for.
+"""Bearer tokens and the tenants they stand for.
 
 The local server keeps its tokens in ``<state>/tokens.json`` (:class:`TokenStore`); in AWS
 the Lambda token authorizer reads them from a secret. Both map a bearer token to the same
-owner id, which the API scopes every scan to: a hash of the token, stable across restarts,
-that does not reveal the token. Tokens are compared in constant time (:func:`is_known`).
+owner id (a hash of the token, stable across restarts, that does not reveal the token) and
+to its tenant (``scanfleet.tenancy``), which the API scopes every scan to: the tenant the
+token file names for it, else its owner id (what its scans have always carried). Tokens are
+compared in constant time (:func:`is_known`). The default (first) token also keys the
+per-trial worker tokens (:attr:`TokenStore.trial_key`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from scanfleet.tenancy import Tenant, TenantMap, trial_token_key
 
 TOKENS_FILE = "tokens.json"
 _PREFIX = "sf_"
@@ -27,8 +32,8 @@ def owner_id(token: str) -> str:
 
 
 class TokenStoreError(ValueError):
-    """``tokens.json`` exists but is not ``{"tokens": ["sf_...", ...]}``; the message
-    names the file and the field."""
+    """``tokens.json`` exists but is not ``{"tokens": ["sf_...", {"token": "sf_...",
+    "tenant": "team-a"}, ...]}``; the message names the file and the field."""
 
 
 class TokenStore:
@@ -43,6 +48,7 @@ class TokenStore:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
         self._owners: dict[str, str] = {}
+        self._tenants: dict[str, str] = {}  # tokens the file gives a tenant
         self._seen: int | None = None  # mtime of the file when last read
         with self._lock:
             self._load()
@@ -56,11 +62,26 @@ class TokenStore:
     def tokens(self) -> list[str]:
         return list(self._owners)
 
-    def create_token(self) -> str:
-        """A new token, saved beside the others; its owner is a new identity."""
+    @property
+    def trial_key(self) -> bytes:
+        """The key per-trial worker tokens are signed with (from the default token)."""
+        return trial_token_key(self.default_token)
+
+    def create_token(self, tenant: str | None = None) -> str:
+        """A new token, saved beside the others; its tenant is ``tenant``, else a new one
+        of its own."""
+        if tenant is not None:
+            TenantMap.parse(json.dumps({"*": tenant}), setting="tenant")  # checks the name
         with self._lock:
             self._load()  # keep what another process added meanwhile
-            return self._add(_new_token())
+            return self._add(_new_token(), tenant)
+
+    def tenant_for(self, token: str | None) -> Tenant | None:
+        """The tenant of a known token (its former owner id beside it), else None."""
+        owner = self.owner_for(token)
+        if owner is None or token is None:
+            return None
+        return Tenant(self._tenants.get(token, owner), former=owner)
 
     def owner_for(self, token: str | None) -> str | None:
         """The owner id of a known token, else None (constant-time comparisons)."""
@@ -96,23 +117,33 @@ class TokenStore:
             return
         with contextlib.suppress(PermissionError):
             os.chmod(self.path, 0o600)  # tighten a file someone loosened
-        for token in _tokens_in(self.path):
+        for token, tenant in _tokens_in(self.path):
             self._owners.setdefault(token, owner_id(token))
+            if tenant is not None:
+                self._tenants[token] = tenant
 
-    def _add(self, token: str) -> str:
+    def _add(self, token: str, tenant: str | None = None) -> str:
         self._owners[token] = owner_id(token)
+        if tenant is not None:
+            self._tenants[token] = tenant
         tmp = self.path.with_name(f".{TOKENS_FILE}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "w") as f:
                 os.fchmod(f.fileno(), 0o600)  # also when the temp file existed with another mode
-                json.dump({"tokens": list(self._owners)}, f, indent=2)
+                json.dump({"tokens": self._entries()}, f, indent=2)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         os.replace(tmp, self.path)
         self._seen = self._mtime()
         return token
+
+    def _entries(self) -> list[str | dict[str, str]]:
+        return [
+            {"token": token, "tenant": self._tenants[token]} if token in self._tenants else token
+            for token in self._owners
+        ]
 
 
 def is_known(token: str, known: Iterable[str]) -> bool:
@@ -124,8 +155,9 @@ def is_known(token: str, known: Iterable[str]) -> bool:
     return found
 
 
-def _tokens_in(path: Path) -> list[str]:
-    """The tokens of a token file: ``{"tokens": ["sf_...", ...]}`` and nothing else.
+def _tokens_in(path: Path) -> list[tuple[str, str | None]]:
+    """The tokens of a token file with their tenants: ``{"tokens": [...]}`` and nothing
+    else, each a token string or ``{"token": "sf_...", "tenant": "<tenant>"}``.
 
     Raises:
         TokenStoreError: naming the file and the field, for any other content.
@@ -151,10 +183,28 @@ def _tokens_in(path: Path) -> list[str]:
     tokens = document["tokens"]
     if not isinstance(tokens, list):
         raise refuse(f"'tokens' must be a list of tokens, not {_kind(tokens)}")
-    for i, token in enumerate(tokens):
-        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
-            raise refuse(f"'tokens[{i}]' must be a non-empty string without spaces")
-    return tokens
+    return [_token_entry(entry, f"tokens[{i}]", refuse) for i, entry in enumerate(tokens)]
+
+
+def _token_entry(
+    entry: object, field: str, refuse: Callable[[str], TokenStoreError]
+) -> tuple[str, str | None]:
+    tenant = None
+    if isinstance(entry, dict):
+        unknown = sorted(set(entry) - {"token", "tenant"})
+        if unknown:
+            raise refuse(f"unknown field {field}.{unknown[0]!r}")
+        token, tenant = entry.get("token"), entry.get("tenant")
+        try:
+            TenantMap.parse(json.dumps({"*": tenant}), setting=f"{field}.tenant")
+        except ValueError as err:
+            raise refuse(str(err)) from err
+        field = f"{field}.token"
+    else:
+        token = entry
+    if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+        raise refuse(f"'{field}' must be a non-empty string without spaces")
+    return token, tenant
 
 
 def _kind(value: object) -> str:

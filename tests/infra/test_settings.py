@@ -41,6 +41,7 @@ def test_context_text_is_parsed_like_cdk_passes_it():
         ("logRetentionDays", "10", "context logRetentionDays: CloudWatch keeps logs for one of"),
         ("gpuInstanceTypes", ",", "context gpuInstanceTypes: give at least one instance type"),
         ("spotAllocationStrategy", "BEST_FIT", "context spotAllocationStrategy: expected one of"),
+        ("tenants", '{"alice": "x"}', "context tenants['alice']: a pattern is an ARN"),
     ],
 )
 def test_a_wrong_value_names_its_key(key: str, value: str, message: str):

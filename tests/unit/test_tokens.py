@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from scanfleet.tokens import TokenStore, TokenStoreError, owner_id
+from scanfleet.tokens import TOKENS_FILE, TokenStore, TokenStoreError, owner_id
 
 
 def mode_of(path: Path) -> int:
@@ -122,3 +122,24 @@ def test_a_file_broken_while_running_keeps_the_known_tokens_and_accepts_none_of_
     assert running.owner_for(token) == owner_id(token)
     with pytest.raises(TokenStoreError):
         TokenStore(tmp_path)  # a restart refuses it
+
+
+def test_a_token_may_name_its_tenant_and_keeps_its_former_owner_id(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path)
+    shared = store.create_token(tenant="vision")
+    assert store.tenant_for(shared) == "vision"
+    assert store.tenant_for(shared).former == owner_id(shared)  # type: ignore[union-attr]
+    assert store.tenant_for(store.default_token) == owner_id(store.default_token)
+    again = TokenStore(tmp_path)  # read back from the file
+    assert again.tenant_for(shared) == "vision" and again.tenant_for("sf_nope") is None
+    with pytest.raises(ValueError, match="tenant"):
+        store.create_token(tenant="two words")
+
+
+def test_a_token_entry_with_a_bad_tenant_names_the_field(tmp_path: Path) -> None:
+    (tmp_path / TOKENS_FILE).write_text(json.dumps({"tokens": [{"token": "sf_a", "tenant": ""}]}))
+    with pytest.raises(TokenStoreError, match=r"tokens\[0\].tenant"):
+        TokenStore(tmp_path)
+    (tmp_path / TOKENS_FILE).write_text(json.dumps({"tokens": [{"token": "sf_a", "x": 1}]}))
+    with pytest.raises(TokenStoreError, match="unknown field tokens\\[0\\].'x'"):
+        TokenStore(tmp_path)

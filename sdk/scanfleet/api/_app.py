@@ -21,6 +21,7 @@ from scanfleet.api._openapi import openapi_document
 from scanfleet.api._scans import scans_router
 from scanfleet.api._search import search_router
 from scanfleet.api._trials import trials_router
+from scanfleet.api._worker_tokens import TrialKey, worker_tokens_router
 from scanfleet.errors import (
     InternalServerError,
     MethodNotAllowedError,
@@ -49,16 +50,17 @@ def error_response(
     )
 
 
-def build_app(service: ScanService) -> APIGatewayRestResolver:
+def build_app(service: ScanService, trial_key: TrialKey | None = None) -> APIGatewayRestResolver:
     """The HTTP API over ``service``: one resolver for Lambda and the local server alike.
 
     Nothing is built here but routes: the service (and its store) comes from the caller's
-    composition root.
+    composition root; ``trial_key``, the key per-trial worker tokens are signed with.
     """
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.include_router(scans_router(service))
     app.include_router(trials_router(service))
     app.include_router(search_router(service))
+    app.include_router(worker_tokens_router(service, trial_key))
 
     @app.get(
         "/health",

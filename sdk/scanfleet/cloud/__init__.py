@@ -6,7 +6,13 @@ these classes to Lambda, and ``lambdas/api.py`` gives the service :class:`ScanEx
 as its scan lifecycle (remote scans start, re-open and stop their executions).
 """
 
-from scanfleet.cloud._authorizer import TokenRejectedError, authorize, tokens_in_secret
+from scanfleet.cloud._authorizer import (
+    SecretTokens,
+    TokenRejectedError,
+    authorize,
+    read_secret,
+    tokens_in_secret,
+)
 from scanfleet.cloud._batch import (
     ENV_ON_DEMAND_AFTER_PREEMPTIONS,
     ENV_ON_DEMAND_QUEUE,
@@ -63,6 +69,8 @@ __all__ = [
     "authorize",
     "reap_stale_leases",
     "tokens_in_secret",
+    "read_secret",
+    "SecretTokens",
     "JobAttempt",
     "JobDefinitions",
     "JobOutcome",

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +36,7 @@ from scanfleet.local.auth import TokenStore
 from scanfleet.names import HEADER_AUTHORIZATION
 from scanfleet.service import LocalInputStore, ScanService
 from scanfleet.store import ACCEPT_LOSS_ENV, SQLiteTrialStore
+from scanfleet.tenancy import is_trial_token, verify_trial_token
 
 logger = logging.getLogger("scanfleet.local.server")
 
@@ -98,7 +100,7 @@ class LocalServer:
     ) -> None:
         self.service = service
         self.tokens = token_store
-        self.app = build_app(service)
+        self.app = build_app(service, lambda: token_store.trial_key)
         self._resolving = threading.Lock()
         handler = _handler_class(self, socket_timeout_s)
         self.httpd = BoundedHTTPServer((host, port), handler, max_connections=max_connections)
@@ -177,8 +179,8 @@ class LocalServer:
         refused = self.refusal(target, headers)
         if refused is not None:
             return refused
-        owner = self.tokens.owner_for(_bearer_token(headers))
-        event = proxy_event(method, path, parts.query, headers, body, owner, client_ip=client_ip)
+        caller = self.authorizer_context(headers)
+        event = proxy_event(method, path, parts.query, headers, body, caller, client_ip=client_ip)
         result = self._resolve(event)
         out: Headers = list((result.get("headers") or {}).items())
         for key, values in (result.get("multiValueHeaders") or {}).items():
@@ -191,7 +193,7 @@ class LocalServer:
         """The 401 of a request without a valid token (None: let it in); decided from the
         headers alone, so the body of a refused request is never read."""
         path = urlsplit(target).path or "/"
-        if path in OPEN_PATHS or self.tokens.owner_for(_bearer_token(headers)) is not None:
+        if path in OPEN_PATHS or self.authorizer_context(headers) is not None:
             return None
         return json_error(
             401,
@@ -199,6 +201,22 @@ class LocalServer:
             "missing or invalid token (send Authorization: Bearer <token>)",
             [("WWW-Authenticate", 'Bearer realm="scanfleet"')],
         )
+
+    def authorizer_context(self, headers: Headers) -> dict[str, Any] | None:
+        """What the token authorizer would answer in ``requestContext.authorizer`` (None:
+        refused): a token's owner id with its tenant, or a worker token's trial (checked
+        by its MAC and expiry; the API checks that its attempt still runs)."""
+        token = _bearer_token(headers)
+        if is_trial_token(token):
+            grant = verify_trial_token(self.tokens.trial_key, token, now=time.time())
+            if grant is None:
+                return None
+            return {"principalId": str(grant), "trial": grant.trial_id, "attempt": grant.attempt}
+        tenant = self.tokens.tenant_for(token)
+        if tenant is None:
+            return None
+        return {"principalId": tenant.former or str(tenant), "tenant": str(tenant),
+                "former": tenant.former}  # fmt: skip
 
     def _resolve(self, event: dict[str, Any]) -> dict[str, Any]:
         """Powertools keeps the request being resolved in class-level state
@@ -216,11 +234,13 @@ def proxy_event(
     query: str,
     headers: Headers,
     body: bytes,
-    owner: str | None,
+    owner: str | Mapping[str, Any] | None,
     *,
     client_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:
-    """The API Gateway REST proxy event (``{proxy+}`` resource) of one HTTP request."""
+    """The API Gateway REST proxy event (``{proxy+}`` resource) of one HTTP request;
+    ``owner``: the principal, or the authorizer's whole answer (principal and context)."""
+    authorizer = {"principalId": owner} if isinstance(owner, str) else owner
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for key, value in headers:
@@ -252,7 +272,7 @@ def proxy_event(
             "requestId": request_id,
             "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": client_ip, "userAgent": agent, "userArn": None},
-            "authorizer": {"principalId": owner} if owner else None,
+            "authorizer": dict(authorizer) if authorizer else None,
         },
         "body": text,
         "isBase64Encoded": encoded,

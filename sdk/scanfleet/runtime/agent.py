@@ -55,6 +55,7 @@ from scanfleet.runtime.supervisor import (
     build_command,
     metric_pattern,
     on_stop_signals,
+    script_token,
 )
 
 log = logging.getLogger("scanfleet.agent")
@@ -361,7 +362,9 @@ class Agent:
         env.update(
             {
                 names.ENV_API_URL: self.client.url,
-                names.ENV_TOKEN: self.client.http.token or "",
+                names.ENV_TOKEN: script_token(
+                    self.client.http, trial.id, trial.attempt, self.worker_id
+                ),
                 names.ENV_SCAN_ID: self.scan_id,
                 names.ENV_TRIAL_ID: trial.id,
                 names.ENV_PARAMS: json.dumps(trial.params),

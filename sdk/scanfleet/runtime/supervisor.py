@@ -27,14 +27,28 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from scanfleet import names
 from scanfleet.config import ScanConfig
 
+if TYPE_CHECKING:
+    from scanfleet.transport import Transport
+
 log = logging.getLogger("scanfleet.agent")
 
 LOG_TAIL_LINES = 20  # lines of output kept for a failure's reason
+
+
+def script_token(http: Transport, trial_id: str, attempt: int, worker_id: str) -> str:
+    """The token the script of this attempt calls the API with (``SCANFLEET_TOKEN``): a
+    worker token of this attempt only (``POST /trials/{id}/worker-token``: its own trial's
+    reads and reports, ended with the attempt), never the worker's own token; "" under IAM
+    (the script signs with the host's role)."""
+    if not http.token:
+        return ""
+    body = {"worker_id": worker_id, "attempt": attempt}
+    return str(http.request("POST", f"/trials/{trial_id}/worker-token", body).body["token"])
 
 
 def build_command(config: ScanConfig, params: dict[str, Any]) -> list[str]:

@@ -11,11 +11,12 @@ from typing import Any
 
 from scanfleet.artifacts import InputStore
 from scanfleet.config import ScanConfig
-from scanfleet.errors import ScanFinishedError
+from scanfleet.errors import PermissionDeniedError, ScanFinishedError
 from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState, scan_id_of
 from scanfleet.search import SearchStrategy, strategy_for
 from scanfleet.service._ports import ArtifactCopier, ScanLifecycle
-from scanfleet.store import ScanNotFoundError, TrialNotFoundError, TrialStore
+from scanfleet.store import ScanNotFoundError, TrialFinishedError, TrialNotFoundError, TrialStore
+from scanfleet.tenancy import Tenant, TenantMap, TrialGrant
 
 UNFINISHED = frozenset({TrialState.QUEUED, TrialState.RUNNING})
 COMPLETED = frozenset({TrialState.COMPLETED})
@@ -44,6 +45,7 @@ class ServiceContext:
     lifecycle: ScanLifecycle
     artifacts: ArtifactCopier
     inputs: InputStore | None = None
+    tenants: TenantMap = field(default_factory=TenantMap.from_env)  # stored ARN owners → tenant
     strategies: dict[str, tuple[str, SearchStrategy]] = field(default_factory=dict)
     warm_starts: dict[str, list[TrialRecord]] = field(default_factory=dict)
     live_studies: dict[str, LiveStudyEntry] = field(default_factory=dict)
@@ -75,19 +77,55 @@ class ServiceContext:
         self.warm_starts.pop(scan_id, None)
         self.live_studies.pop(scan_id, None)
 
+    def owns(self, scan: ScanRecord, owner: str) -> bool:
+        """Whether ``owner`` (a tenant, or a trial grant) may act on ``scan``: its tenant
+        (an ARN stored before tenancy read as the tenant it maps to now, a token's former
+        owner id as that caller's), or a grant of one of its trials."""
+        if isinstance(owner, TrialGrant):
+            return scan_id_of(owner.trial_id) == scan.scan_id
+        tenant = self.tenants.owner_tenant(scan.owner)
+        if isinstance(owner, Tenant):
+            return owner.owns(tenant, scan.owner)
+        return tenant == owner
+
     def scan(self, scan_id: str, owner: str) -> ScanRecord:
-        """Raises ScanNotFoundError, also when the scan belongs to another owner."""
+        """Raises ScanNotFoundError, also when the scan belongs to another tenant."""
         scan = self.store.get_scan(scan_id)
-        if scan.owner != owner:
+        if not self.owns(scan, owner):
             raise ScanNotFoundError(f"no scan {scan_id}")
         return scan
 
-    def scan_of_trial(self, trial_id: str, owner: str) -> ScanRecord:
-        """Raises TrialNotFoundError when the trial's scan is not the owner's."""
+    def scan_of_trial(self, trial_id: str, owner: str, *, reading: bool = False) -> ScanRecord:
+        """Raises TrialNotFoundError when the trial's scan is not the tenant's (or the
+        trial is not the grant's); for a grant (``scanfleet.tenancy.TrialGrant``) whose
+        attempt ended, PermissionDeniedError, or TrialFinishedError (409) for a change to
+        its own finished attempt (``reading``: its record stays readable, so a retried end
+        can see that it landed)."""
+        if isinstance(owner, TrialGrant):
+            if trial_id != owner.trial_id:
+                raise TrialNotFoundError(f"no trial {trial_id}")
+            self._check_grant(owner, reading=reading)
         try:
             return self.scan(scan_id_of(trial_id), owner)
         except ScanNotFoundError:
             raise TrialNotFoundError(f"no trial {trial_id}") from None
+
+    def _check_grant(self, grant: TrialGrant, *, reading: bool) -> None:
+        """A worker token lives as long as its attempt runs."""
+        trial = self.store.get_trial(grant.trial_id)
+        if trial.state is TrialState.RUNNING and trial.attempt == grant.attempt:
+            return
+        if trial.state.is_finished() and trial.attempt == grant.attempt:
+            if reading:
+                return
+            raise TrialFinishedError(
+                f"trial {grant.trial_id} is {trial.state.value}: its worker token can only read it"
+            )
+        now = f"{trial.state.value}, attempt {trial.attempt}"
+        raise PermissionDeniedError(
+            f"the worker token of trial {grant.trial_id} attempt {grant.attempt} has ended"
+            f" (the trial is {now})"
+        )
 
     def reopen(self, scan_id: str, reason: str) -> bool:
         """A COMPLETED scan that got more to do (extended, a trial added, seed runs, marked

@@ -3,6 +3,8 @@ before takes that result) and ``warm_start_from`` (their trials seed the sampler
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from scanfleet.config import ConfigError, ConfigProblem, ConstantParam, ScanConfig
 from scanfleet.errors import InvalidParamsError
 from scanfleet.records import ScanRecord, TrialRecord, TrialState, trial_id_for
@@ -12,8 +14,14 @@ from scanfleet.store import ScanNotFoundError, TrialNotFoundError, TrialStore
 COMPLETED = frozenset({TrialState.COMPLETED})
 
 
-def check_earlier_scans(store: TrialStore, config: ScanConfig, owner: str) -> ScanConfig:
-    """Every scan named in ``reuse_from`` and ``warm_start_from`` is the owner's and its
+def check_earlier_scans(
+    store: TrialStore,
+    config: ScanConfig,
+    owner: str,
+    owns: Callable[[ScanRecord], bool] | None = None,
+) -> ScanConfig:
+    """Every scan named in ``reuse_from`` and ``warm_start_from`` is the owner's (``owns``:
+    whether a scan is, default: its stored owner is ``owner``) and its
     space is compatible: it has every parameter this scan varies. Each may be named by
     its id or by its name (the newest of the owner's scans with that name).
 
@@ -25,6 +33,8 @@ def check_earlier_scans(store: TrialStore, config: ScanConfig, owner: str) -> Sc
         ConfigError: naming ``reuse_from.<i>`` or ``warm_start_from.<i>``.
     """
     varied = [n for n, spec in config.parameters.items() if not isinstance(spec, ConstantParam)]
+    if owns is None:
+        owns = lambda scan: scan.owner == owner  # noqa: E731
     by_name = _NewestByName(store, owner)
     problems = []
     resolved: dict[str, list[str]] = {}
@@ -32,7 +42,7 @@ def check_earlier_scans(store: TrialStore, config: ScanConfig, owner: str) -> Sc
         resolved[field] = []
         for i, ref in enumerate(getattr(config, field)):
             path = f"{field}.{i}"
-            earlier = _owned_scan(store, ref, owner) or by_name.get(ref)
+            earlier = _owned_scan(store, ref, owns) or by_name.get(ref)
             if earlier is None:
                 problems.append(ConfigProblem(path, f"no scan of yours with id or name {ref!r}"))
                 continue
@@ -51,12 +61,14 @@ def check_earlier_scans(store: TrialStore, config: ScanConfig, owner: str) -> Sc
     return config.model_copy(update=resolved)
 
 
-def _owned_scan(store: TrialStore, scan_id: str, owner: str) -> ScanRecord | None:
+def _owned_scan(
+    store: TrialStore, scan_id: str, owns: Callable[[ScanRecord], bool]
+) -> ScanRecord | None:
     try:
         scan = store.get_scan(scan_id)
     except ScanNotFoundError:
         return None
-    return scan if scan.owner == owner else None
+    return scan if owns(scan) else None
 
 
 class _NewestByName:

@@ -5,10 +5,16 @@ and stops."""
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import Any
 
 from scanfleet.config import ScanConfig, load_config
-from scanfleet.errors import InputsNotStoredError, InvalidValuesError, ScanNotExtendableError
+from scanfleet.errors import (
+    InputsNotStoredError,
+    InvalidValuesError,
+    PermissionDeniedError,
+    ScanNotExtendableError,
+)
 from scanfleet.records import (
     ScanRecord,
     ScanStatus,
@@ -20,6 +26,7 @@ from scanfleet.service._results import best_of, pareto_front
 from scanfleet.service._reuse import check_earlier_scans
 from scanfleet.service._seeds import seed_summary
 from scanfleet.store import TrialFinishedError
+from scanfleet.tenancy import Tenant, TrialGrant
 from scanfleet.wire import ScanSummary
 
 
@@ -52,11 +59,14 @@ class Scans:
                 or has another space); nothing is stored.
         """
         store = self.ctx.store
-        cfg = check_earlier_scans(store, load_config(config), owner)  # names → ids
+        if isinstance(owner, TrialGrant):
+            raise PermissionDeniedError("a worker token cannot create scans")
+        owns = partial(self.ctx.owns, owner=owner)
+        cfg = check_earlier_scans(store, load_config(config), owner, owns)  # names → ids
         scan = ScanRecord(
             scan_id=new_scan_id(),
             name=name,
-            owner=owner,
+            owner=str(owner),  # the tenant
             config=cfg.model_dump(mode="json"),
             max_run=cfg.max_run,
             tags=dict(cfg.tags),
@@ -118,7 +128,15 @@ class Scans:
         status: ScanStatus | None = None,
         tag: tuple[str, str] | None = None,
     ) -> list[ScanRecord]:
-        return self.ctx.store.list_scans(owner, status=status, tag=tag)
+        if isinstance(owner, TrialGrant):
+            return []
+        store = self.ctx.store
+        scans = store.list_scans(str(owner), status=status, tag=tag)
+        former = owner.former if isinstance(owner, Tenant) else None
+        if former is not None:  # the caller's scans from before tenancy
+            scans += store.list_scans(former, status=status, tag=tag)
+            scans.sort(key=lambda scan: (scan.created_at, scan.scan_id), reverse=True)
+        return scans
 
     def cancel(self, scan_id: str, *, owner: str) -> ScanRecord:
         """Stop handing out trials; unfinished trials become FAILED ("scan cancelled"), so

@@ -66,7 +66,7 @@ class Trials:
         return ctx.store.get_trial(trial.trial_id), result is InsertResult.CREATED
 
     def get_trial(self, trial_id: str, *, owner: str) -> TrialRecord:
-        self.ctx.scan_of_trial(trial_id, owner)
+        self.ctx.scan_of_trial(trial_id, owner, reading=True)
         return self.ctx.store.get_trial(trial_id)
 
     def tag_trial(self, trial_id: str, tags: dict[str, str], *, owner: str) -> TrialRecord:

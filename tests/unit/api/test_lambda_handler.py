@@ -79,7 +79,7 @@ def test_an_event_without_an_identity_is_401(handler_module: ModuleType) -> None
     assert json.loads(answer["body"])["error"]["code"] == "unauthorized"
 
 
-def test_an_iam_signed_event_is_served_as_its_user_arn(handler_module: ModuleType) -> None:
+def test_an_iam_signed_event_is_served_as_its_accounts_tenant(handler_module: ModuleType) -> None:
     listing = event("api_gateway_iam_list_scans.json")
     arn = listing["requestContext"]["identity"]["userArn"]
     create = event()
@@ -90,4 +90,6 @@ def test_an_iam_signed_event_is_served_as_its_user_arn(handler_module: ModuleTyp
     answer = handler_module.handler(listing, FakeContext())
     assert answer["statusCode"] == 200
     scans = json.loads(answer["body"])["scans"]
-    assert [(s["owner"], s["status"]) for s in scans] == [(arn, "RUNNING")]
+    account = listing["requestContext"]["accountId"]  # the tenant, by default (tenancy)
+    assert arn.split(":")[4] == account
+    assert [(s["owner"], s["status"]) for s in scans] == [(account, "RUNNING")]

@@ -47,7 +47,8 @@ def test_operation_ids_are_named_for_what_they_do(doc: dict[str, Any]) -> None:
     assert ops["claimNextTrial"][:2] == ("POST", "/scans/{scan_id}/trials/claim")
     assert ops["reportValue"][:2] == ("POST", "/trials/{trial_id}/reports")
     assert ops["completeTrial"][:2] == ("POST", "/trials/{trial_id}/complete")
-    assert len(ops) == 23
+    assert ops["createWorkerToken"][:2] == ("POST", "/trials/{trial_id}/worker-token")
+    assert len(ops) == 24
 
 
 def test_complete_states_exactly_one_of_values_or_value(doc: dict[str, Any]) -> None:

@@ -346,12 +346,12 @@ def test_openapi_document_lists_every_route_and_no_422(api: Api) -> None:
     assert "ErrorBody" in doc["components"]["schemas"]
 
 
-def test_an_iam_caller_is_identified_by_its_user_arn(api: Api) -> None:
+def test_an_iam_caller_is_scoped_to_its_accounts_tenant(api: Api) -> None:
     arn = "arn:aws:iam::123456789012:user/alice"
     event = gateway_event("POST", "/scans", {"name": "g", "config": GRID}, owner=None)
     event["requestContext"]["identity"]["userArn"] = arn
     answer = api.resolve(event)
-    assert answer.status == 201 and answer.body["scan"]["owner"] == arn
+    assert answer.status == 201 and answer.body["scan"]["owner"] == "123456789012"
     listing = gateway_event("GET", "/scans", owner=None)
-    listing["requestContext"]["identity"]["userArn"] = arn
-    assert [s["owner"] for s in api.resolve(listing).body["scans"]] == [arn]
+    listing["requestContext"]["identity"]["userArn"] = "arn:aws:iam::123456789012:user/bob"
+    assert [s["owner"] for s in api.resolve(listing).body["scans"]] == ["123456789012"]
