@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 GRID = """strategy: grid
 metric: {name: loss, goal: minimize}
@@ -90,8 +92,15 @@ def test_complete_without_the_scans_metric_fails_the_trial_naming_both(tmp_path:
     assert re.search(rf"^trial 1 failed: {MISMATCH} \(log: ", done.stderr, re.M)
 
 
-def test_extra_metrics_beside_the_scans_are_columns_of_the_results(tmp_path: Path) -> None:
-    script = REPORTS_OTHER_METRICS + 'trial.report("loss", 0.2, step=3)\n'
+@pytest.mark.parametrize(
+    "ending",
+    ['trial.report("loss", 0.2, step=3)\n', 'trial.complete({"loss": 0.2})\n'],
+    ids=["worker-completes", "script-completes"],
+)
+def test_extra_metrics_beside_the_scans_are_columns_of_the_results(
+    tmp_path: Path, ending: str
+) -> None:
+    script = REPORTS_OTHER_METRICS + ending
     done = local_run(tmp_path, project(tmp_path, script))
     assert done.returncode == 0, done.stdout + done.stderr
     rows = csv_rows(tmp_path)

@@ -110,7 +110,11 @@ class CurrentTrial:
 
     def complete(self, value: float | dict[str, float]) -> None:
         """Finish the trial with its final metric(s) (optional: the worker completes it
-        from the last reported value otherwise)."""
+        from the last reported value otherwise). With a dict, the last value of each
+        other metric reported goes with it (``val_acc``: a column of the results)."""
+        if isinstance(value, dict):  # the given values win over the last reported ones
+            reported = {n: v for n, (_, v) in self.last_reported.items() if v - v == 0}  # finite
+            value = {**reported, **value}
         if self._remote is not None:
             self._remote.complete(value)
         self.completed = True
