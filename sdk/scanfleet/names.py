@@ -153,12 +153,14 @@ class PayloadKey(StrEnum):
     LANE = "lane"
     STATE_MACHINE = "state_machine"
     EXECUTION = "execution"
+    LANE_ERROR = "lane_error"  # {Error, Cause} when a lane's Claim or Finish failed for good
 
 
 class LaneAction(StrEnum):
     """What a lane does after a claim."""
 
     RUN = "run"  # a trial is claimed for this lane: submit its Batch job
+    RUN_ON_DEMAND = "run_on_demand"  # the same, on the On-Demand fallback queue
     WAIT = "wait"  # nothing free right now: wait, then claim again
     DONE = "done"  # the scan is finished: the lane ends
     HANDED_OFF = "handed_off"  # this execution's history budget is spent: a new one goes on
