@@ -73,6 +73,25 @@ def test_a_crashing_script_says_why_and_where_its_log_is(tmp_path: Path) -> None
                                             "spent)") for r in rows)  # fmt: skip
 
 
+def test_workers_that_give_up_on_a_crashing_script_say_why(tmp_path: Path) -> None:
+    config = GRID.replace("[0.1, 0.01]", "[1, 2, 3, 4, 5, 6, 7]").replace(
+        "retries: {max_errors: 0}\n", ""
+    )  # retried errors: the worker stops after 5 fast failures in a row
+    folder = project(tmp_path, "import scanfleet\nscanfleet.current_trial()\n1 / 0\n", config)
+    done = local_run(tmp_path, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    told = r"^trial \d failed(, retrying \(error \d\))?: exit code 1; last output: \.\.\. Zero"
+    assert re.search(told, done.stderr, re.M)  # each failure as it is seen
+    gave_up = done.stderr[done.stderr.index("all workers exited") :].splitlines()
+    assert gave_up[0] == (
+        "all workers exited before the scan finished: their trials kept failing; the last reasons:"
+    )
+    assert "ZeroDivisionError: division by zero" in gave_up[1]
+    assert gave_up[-1] == "the workers' logs: scanfleet-results/proj/worker-*.log"
+    worker_log = (tmp_path / "scanfleet-results" / "proj" / "worker-0.log").read_text()
+    assert "5 trials in a row failed fast; stopping. The last reasons:" in worker_log
+
+
 def test_a_metric_named_otherwise_fails_the_trial_naming_both_and_warns(tmp_path: Path) -> None:
     folder = project(tmp_path, REPORTS_OTHER_METRICS)
     done = local_run(tmp_path, folder)
@@ -128,4 +147,8 @@ def test_a_mistyped_key_is_named_with_the_key_it_resembles(tmp_path: Path) -> No
     folder = project(tmp_path, "", GRID.replace("metric:", "metirc:"))
     done = scanfleet("validate", str(folder / "scan.yaml"), cwd=tmp_path)
     assert done.returncode == 2
-    assert "  - metirc: unknown key 'metirc'; did you mean 'metric'?" in done.stderr
+    assert (
+        "invalid scan config (2 problems):\n  - metric: required: the metric to optimise and its"
+        " goal: {name, goal} (with 'metrics': the first of them unless given)\n"
+        "  - metirc: unknown key 'metirc'; did you mean 'metric'?"
+    ) in done.stderr

@@ -32,9 +32,8 @@ class FailureNotes:
             self._told[trial.trial_id] = count
             reason = reason_line(trial.failure_reason) or "no reason recorded"
             self._last.append(f"trial {trial.number}: {reason}")
-            what = "failed" if trial.state is TrialState.FAILED else (
-                f"attempt {trial.attempt} failed, retrying"
-            )  # fmt: skip
+            retried = f", retrying (error {trial.errors})"  # its attempt may run again already
+            what = "failed" + ("" if trial.state is TrialState.FAILED else retried)
             lines.append(f"trial {trial.number} {what}: {reason} (log: {self.log_of(trial)})")
         return lines
 

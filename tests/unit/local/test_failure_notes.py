@@ -23,7 +23,7 @@ def test_each_failure_is_told_once_with_its_log_and_earlier_ones_are_not(tmp_pat
     notes = FailureNotes(tmp_path / "logs", [before])
     retried = trial(1, TrialState.QUEUED, errors=1, reason=CRASH)
     assert notes.new_lines([before, retried]) == [
-        "trial 1 attempt 2 failed, retrying: exit code 1; last output: ... ValueError: bad lr"
+        "trial 1 failed, retrying (error 1): exit code 1; last output: ... ValueError: bad lr"
         f" (log: {tmp_path / 'logs' / 'sc1-1.log'})"
     ]
     assert notes.new_lines([before, retried]) == []  # told already
