@@ -132,7 +132,8 @@ def print_path(title: str, sample: Sample, bare: Sample) -> None:
         f"  {'CPU, whole process':<28}{cpu:>9.1f}   bare: {bare[3]:.1f}; added {cpu - bare[3]:.1f}"
     )
     print(
-        f"  {'wall, whole process':<28}{wall:>9.1f}   bare: {bare[2]:.1f}; added {wall - bare[2]:.1f}"
+        f"  {'wall, whole process':<28}{wall:>9.1f}   bare: {bare[2]:.1f};"
+        f" added {wall - bare[2]:.1f}"
     )
     print(f"  heavy packages loaded: {', '.join(heavy) or 'none'}")
 

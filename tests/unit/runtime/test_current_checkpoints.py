@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from scanfleet import names
-from scanfleet.client import Client
 from scanfleet.artifacts import checkpoint_store
+from scanfleet.client import Client
 from scanfleet.runtime.current import CurrentTrial, _from_environment
 
 CONFIG = {
