@@ -24,12 +24,10 @@ class FailureNotes:
 
     def new_lines(self, trials: list[TrialRecord]) -> list[str]:
         """A line for each failure among ``trials`` not told yet."""
+        new = [t for t in trials if _failures_of(t) > self._told.get(t.trial_id, 0)]
         lines = []
-        for trial in sorted(trials, key=lambda t: t.finished_at or t.created_at):
-            count = _failures_of(trial)
-            if count <= self._told.get(trial.trial_id, 0):
-                continue
-            self._told[trial.trial_id] = count
+        for trial in sorted(new, key=lambda t: t.finished_at or t.created_at):
+            self._told[trial.trial_id] = _failures_of(trial)
             reason = reason_line(trial.failure_reason) or "no reason recorded"
             self._last.append(f"trial {trial.number}: {reason}")
             retried = f", retrying (error {trial.errors})"  # its attempt may run again already
