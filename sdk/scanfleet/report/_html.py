@@ -131,7 +131,8 @@ def _history_section(results: ScanResults) -> Section:
 def _curves_section(results: ScanResults, study: optuna.Study) -> Section:
     title = f"Intermediate values ({results.curve_metric})"
     if not results.curves:
-        return Section(title, note="no trial reported intermediate values")
+        metric = results.curve_metric or "the scan's metric"
+        return Section(title, note=f"no trial reported intermediate values of {metric}")
     from optuna.visualization import plot_intermediate_values
 
     shown = curves_shown(results)
