@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ class Deployment:
     job_queue_arn: str = ""
     job_definition_arn: str = ""
     functions: dict[str, str] = field(default_factory=dict)  # handler → function name
+    secrets: dict[str, str] = field(default_factory=dict)  # logical id → SecretString
     environments: dict[str, dict[str, str]] = field(default_factory=dict)  # by handler
 
 
@@ -116,6 +118,8 @@ def _name_physical_ids(template: dict[str, Any], d: Deployment) -> None:
         d.physical[logical] = logical
         d.arns[f"{logical}.Arn"] = arn.format("lambda", f"function:{logical}")
         d.functions[resource["Properties"]["Handler"]] = logical
+    for logical in _of_type(template, "AWS::SecretsManager::Secret"):
+        d.physical[logical] = f"{d.stack_name}-{logical}"  # Ref: get_secret takes the name
     for logical in _of_type(template, "AWS::IAM::Role"):
         d.physical[logical] = logical
         d.arns[f"{logical}.Arn"] = ROLE_ARN
@@ -126,6 +130,17 @@ def _name_physical_ids(template: dict[str, Any], d: Deployment) -> None:
         d.physical[logical] = d.job_definition_arn = arn.format(
             "batch", f"job-definition/{logical}:1"
         )
+
+
+def _generated_secret(props: dict[str, Any]) -> str:
+    """What Secrets Manager generates from ``GenerateSecretString``: the template with a
+    random string under ``GenerateStringKey``."""
+    generate = props.get("GenerateSecretString") or {}
+    document = json.loads(generate.get("SecretStringTemplate") or "{}")
+    if generate.get("GenerateStringKey"):
+        length = int(generate.get("PasswordLength") or 32)
+        document[generate["GenerateStringKey"]] = secrets.token_hex(length)[:length]
+    return json.dumps(document)
 
 
 def create_job_queue(batch: Any, name: str) -> str:
@@ -159,6 +174,10 @@ def deploy(template: dict[str, Any], *, stack_name: str) -> Deployment:
         RoleName=ROLE_ARN.rsplit("/", 1)[1],
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )
+    secret_store = boto3.client("secretsmanager", region_name=REGION)
+    for logical, resource in _of_type(template, "AWS::SecretsManager::Secret").items():
+        d.secrets[logical] = _generated_secret(resource["Properties"])
+        secret_store.create_secret(Name=d.physical[logical], SecretString=d.secrets[logical])
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     for logical in _of_type(template, "AWS::DynamoDB::Table"):
         create_table(dynamodb, d.physical[logical])

@@ -22,16 +22,16 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 from scanfleet import names
-from scanfleet.local.auth import TokenStore, owner_id
-from scanfleet.local.server import LocalServer
 from scanfleet.service import ScanService
 from scanfleet.store import DynamoDBTrialStore
 
 from tests.cloud import moto_patches
 from tests.cloud.deploy import REGION, Deployment, deploy
+from tests.cloud.gateway import Caller, Gateway, Identities
 from tests.fault.conftest import STEPS_SCRIPT, Ledger
 from tests.fault.imds import FakeMetadata
 
@@ -120,16 +120,22 @@ def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch, requests: Requests) -> 
     yield
 
 
-def count_api_requests(server: LocalServer, requests: Requests) -> None:
-    """Count what the jobs ask the API (in AWS: API Gateway requests and API Lambda runs)."""
-    resolve = server.app.resolve
+def invoke(handler: str, event: dict[str, Any], functions: dict[str, str]) -> tuple[Any, bool]:
+    """Invoke a function of the stack by its handler, through the Lambda API: its answer,
+    and whether it was a function error."""
+    answer = boto3.client("lambda", region_name=REGION).invoke(
+        FunctionName=functions[handler], Payload=json.dumps(event).encode()
+    )
+    return json.loads(answer["Payload"].read()), "FunctionError" in answer
 
-    def counted(event: dict[str, Any], context: Any) -> Any:
-        route = _route(str(event.get("httpMethod")), str(event.get("path")))
-        requests.add(requests.api, route)
-        return resolve(event, context)
 
-    server.app.resolve = counted  # type: ignore[method-assign]
+def job_role_name(template: dict[str, Any]) -> str:
+    """The name of the role the template gives the Batch job (``JobRoleArn``)."""
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Batch::JobDefinition":
+            logical = resource["Properties"]["ContainerProperties"]["JobRoleArn"]["Fn::GetAtt"][0]
+            return f"{STACK_NAME}-{logical}"[:64]
+    raise AssertionError("the template has no job definition")
 
 
 _ID = re.compile(r"^sc[0-9a-z]{10}(-[0-9a-f]{16})?$")
@@ -186,8 +192,11 @@ class JobRunner:
     and to S3 in moto's server. One planned attempt gets a Spot notice from a fake
     instance metadata service and ends as a reclaimed host does."""
 
-    def __init__(self, root: Path, api_url: str, token: str, endpoint: str) -> None:
+    def __init__(
+        self, root: Path, api_url: str, endpoint: str, sign_as: Callable[[str], dict[str, str]]
+    ) -> None:
         self.root = root
+        self.sign_as = sign_as  # job id → the credentials of its job role's session
         self.ledger = Ledger(root / "ledger.txt")
         self.spot: SpotPlan | None = None
         # job number (1-based, in submission order) → the reason Batch cancels it with
@@ -198,8 +207,7 @@ class JobRunner:
         self._jobs: list[str] = []
         self._env = child_environment(endpoint) | {
             names.ENV_API_URL: api_url,
-            names.ENV_AUTH: "token",
-            names.ENV_TOKEN: token,
+            names.ENV_AUTH: "iam",  # the job signs as its job role, as in the stack
             names.ENV_METADATA_URL: names.METADATA_OFF,
             names.ENV_METADATA_INTERVAL: "0.1",
             names.ENV_POLL_INTERVAL: "0.1",
@@ -214,8 +222,9 @@ class JobRunner:
         cancel = self.runnable_cancels.get(self._jobs.index(run.job_id) + 1)
         if cancel is not None:
             return moto_patches.AttemptEnd(None, status_reason=cancel, never_ran=True)
-        env = {**run.environment, **self._env}
+        env = {**run.environment, **self._env, **self.sign_as(run.job_id)}
         env.pop("AWS_ENDPOINT_URL_S3", None)
+        env.pop(names.ENV_TOKEN, None)
         spot = self.spot
         reclaimed = (
             spot is not None
@@ -280,30 +289,40 @@ class Cloud:
     jobs: JobRunner
     service: ScanService  # over the same table, for checks
     requests: Requests
-    owner: str
-    token: str
-    api_url: str
+    identities: Identities  # IAM users and role sessions in moto
+    person: Caller  # the IAM user who creates scans
+    gateway: Gateway
+    token: str  # the stack's default token (its token secret)
+    api_url: str  # where the jobs reach the API (SigV4 as the job role)
 
     def invoke(self, handler: str, event: dict[str, Any]) -> Any:
         """Invoke a function of the stack by its handler, through the Lambda API."""
-        answer = boto3.client("lambda", region_name=REGION).invoke(
-            FunctionName=self.deployment.functions[handler], Payload=json.dumps(event).encode()
-        )
-        body = json.loads(answer["Payload"].read())
-        assert "FunctionError" not in answer, body
+        body, failed = invoke(handler, event, self.deployment.functions)
+        assert not failed, body
         return body
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """A request to the API Lambda, as API Gateway sends it after the authorizer."""
-        event = json.loads((EVENTS / "api_gateway_create_scan.json").read_text())
-        event.update(
-            {"httpMethod": method, "path": path, "pathParameters": {"proxy": path.lstrip("/")}}
-        )
-        event["requestContext"].update({"httpMethod": method, "path": f"/prod{path}"})
-        event["requestContext"]["authorizer"]["principalId"] = self.owner
-        event["body"] = None if body is None else json.dumps(body)
-        event["headers"][names.HEADER_IDEMPOTENCY_KEY] = uuid.uuid4().hex
-        answer = self.invoke("lambdas.api.handler", event)
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        caller: Caller | None = None,
+        token: str | None = None,
+    ) -> tuple[int, Any]:
+        """A request to the API Lambda as API Gateway sends it: signed by ``caller`` (default:
+        the person), or with ``token`` through the real token authorizer."""
+        headers = {"Content-Type": "application/json",
+                   names.HEADER_IDEMPOTENCY_KEY: uuid.uuid4().hex}  # fmt: skip
+        text = None if body is None else json.dumps(body)
+        if token is not None:
+            authorizer = self.gateway.authorize(f"Bearer {token}", method, path)
+            if authorizer is None:
+                return 401, {"message": "Unauthorized"}
+            event = self.gateway.event(method, path, text, headers, authorizer=authorizer)
+        else:
+            event = self.gateway.event(method, path, text, headers, caller=caller or self.person)
+        answer = self.gateway.api(event)
         return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
 
     def wait_for_executions_started(self, timeout: float = 10) -> list[str]:
@@ -348,6 +367,7 @@ def running_cloud(
     for key, value in fake.items():
         monkeypatch.setenv(key, value)
     (root / "steps.py").write_text(STEPS_SCRIPT)
+    parameters.clear_caches()  # the functions' secret cache outlives one test's moto
     with contextlib.ExitStack() as stack:
         requests = Requests()
         stack.enter_context(serialized_dynamodb(monkeypatch, requests))
@@ -358,20 +378,26 @@ def running_cloud(
             deployment.table_name, client=boto3.client("dynamodb", region_name=REGION)
         )
         service = ScanService(store)
-        tokens = TokenStore(root / "state")
-        server = LocalServer(service, tokens)
-        count_api_requests(server, requests)
-        api_url = server.start()
-        stack.callback(server.stop)
-        token = tokens.default_token
-        jobs = JobRunner(root, api_url, token, endpoint)
+        identities = Identities()
+        role = job_role_name(template)
         lambdas = stack.enter_context(moto_patches.lambda_dispatch(monkeypatch))
+        gateway = Gateway(
+            lambda handler, event: invoke(handler, event, deployment.functions),
+            identities,
+            lambda method, path: requests.add(requests.api, _route(method, path)),
+        )
+        api_url = stack.enter_context(gateway.serving())
+        jobs = JobRunner(
+            root, api_url, endpoint, lambda job_id: identities.role_session(role, job_id).env()
+        )
+        [secret] = deployment.secrets.values()
         stack.enter_context(moto_patches.batch_sync_casing(monkeypatch))
         ledger = stack.enter_context(moto_patches.batch_jobs(monkeypatch, jobs))
         stack.enter_context(moto_patches.fast_polls(monkeypatch))
-        yield Cloud(
-            deployment, lambdas, ledger, jobs, service, requests, owner_id(token), token, api_url
-        )
+        token = json.loads(secret)["default"]
+        person = identities.user("alice")
+        yield Cloud(deployment, lambdas, ledger, jobs, service, requests, identities, person,
+                    gateway, token, api_url)  # fmt: skip
 
 
 @dataclass(frozen=True)

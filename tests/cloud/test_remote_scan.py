@@ -16,8 +16,8 @@ from scanfleet.cloud._history import (
 )
 from scanfleet.records import ScanStatus, TrialState
 
-from tests.cloud.deploy import REGION
-from tests.cloud.harness import Cloud, SpotPlan, count_history, execution_history
+from tests.cloud.deploy import ACCOUNT, REGION
+from tests.cloud.harness import Cloud, SpotPlan, count_history, execution_history, job_role_name
 
 TRIALS = 5
 MAX_WORKER = 2
@@ -40,7 +40,9 @@ def remote_scan(**execution: Any) -> dict[str, Any]:
     }
 
 
-def test_a_remote_scan_completes_every_trial_and_survives_a_spot_reclaim(cloud: Cloud) -> None:
+def test_a_remote_scan_completes_every_trial_and_survives_a_spot_reclaim(
+    cloud: Cloud, template: dict[str, Any]
+) -> None:
     cloud.jobs.spot = SpotPlan(job_number=1, attempt=1, after_steps=EVERY + 1)
     config = remote_scan() | {"image": IMAGE}
     status, body = cloud.api("POST", "/scans", {"name": "e2e", "config": config})
@@ -53,6 +55,11 @@ def test_a_remote_scan_completes_every_trial_and_survives_a_spot_reclaim(cloud: 
     trials = cloud.service.store.list_trials(scan_id)
     assert [t.state for t in trials] == [TrialState.COMPLETED] * TRIALS, cloud.jobs.logs()
     assert cloud.service.store.get_scan(scan_id).status is ScanStatus.COMPLETED
+    # alice created it for her account; every job signed as a session of the job role
+    assert cloud.service.store.get_scan(scan_id).owner == ACCOUNT
+    role = f"arn:aws:sts::{ACCOUNT}:assumed-role/{job_role_name(template)}/"
+    assert cloud.gateway.callers and all(c.startswith(role) for c in cloud.gateway.callers)
+    assert len(set(cloud.gateway.callers)) == cloud.batch.submitted  # a session per job
     reclaimed = [t for t in trials if t.preemptions]
     assert len(reclaimed) == 1 and cloud.jobs.spot_notices == 1
     (spot_trial,) = reclaimed
