@@ -80,13 +80,16 @@ class ServiceContext:
     def owns(self, scan: ScanRecord, owner: str) -> bool:
         """Whether ``owner`` (a tenant, or a trial grant) may act on ``scan``: its tenant
         (an ARN stored before tenancy read as the tenant it maps to now, a token's former
-        owner id as that caller's), or a grant of one of its trials."""
+        owner id as that caller's), a grant of one of its trials, or the stored owner
+        itself (a plain string: the lanes and the reaper act as the scan's owner)."""
         if isinstance(owner, TrialGrant):
             return scan_id_of(owner.trial_id) == scan.scan_id
         tenant = self.tenants.owner_tenant(scan.owner)
         if isinstance(owner, Tenant):
             return owner.owns(tenant, scan.owner)
-        return tenant == owner
+        # the platform's own callers (the state machine's lanes, the reaper) pass the scan's
+        # stored owner as it is: an ARN stored before tenancy, too
+        return owner in (scan.owner, tenant)
 
     def scan(self, scan_id: str, owner: str) -> ScanRecord:
         """Raises ScanNotFoundError, also when the scan belongs to another tenant."""
