@@ -10,17 +10,17 @@ from scanfleet.search._grid import GridStrategy
 
 if TYPE_CHECKING:
     from scanfleet.search._optuna import LiveStudy, OptunaStrategy, build_study, to_distribution
-    from scanfleet.search._pruning import decide_prune
+    from scanfleet.search._pruning import LivePruning
 
 __all__ = [
     "SAMPLER_ATTRS",
     "GridStrategy",
+    "LivePruning",
     "LiveStudy",
     "OptunaStrategy",
     "SearchStrategy",
     "Suggestion",
     "build_study",
-    "decide_prune",
     "derived_seed",
     "strategy_for",
     "to_distribution",
@@ -49,8 +49,8 @@ def __getattr__(name: str) -> Any:
         from scanfleet.search import _optuna
 
         return getattr(_optuna, name)
-    if name == "decide_prune":
-        from scanfleet.search._pruning import decide_prune
+    if name == "LivePruning":
+        from scanfleet.search._pruning import LivePruning
 
-        return decide_prune
+        return LivePruning
     raise AttributeError(name)

@@ -19,6 +19,7 @@ from scanfleet.records import (
 )
 from scanfleet.service._context import ServiceContext
 from scanfleet.service._params import complete_params
+from scanfleet.service._pruning import PruneDecisions
 from scanfleet.service._results import TAG_SEED_OF
 from scanfleet.service._scan_end import finish_scan_if_done
 from scanfleet.store import InsertResult
@@ -29,6 +30,7 @@ class Trials:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.decisions = PruneDecisions(ctx)  # each scan's pruning inputs, kept
 
     def add_trial(
         self,
@@ -85,7 +87,9 @@ class Trials:
     def report(
         self, trial_id: str, metric: str, step: int, value: float, *, owner: str
     ) -> PruneDecision:
-        """Store an intermediate value and answer whether the trial should stop now."""
+        """Store an intermediate value and answer whether the trial should stop now: from
+        the trial's own curve and the scan's pruning inputs kept in this process
+        (``_pruning``), so a report's reads do not grow with the scan."""
         ctx = self.ctx
         scan = ctx.scan_of_trial(trial_id, owner)
         config = ctx.config_of(scan)
@@ -97,17 +101,10 @@ class Trials:
         if metric != config.metric.name:
             reason = f"pruning watches {config.metric.name}, not {metric}"
             return PruneDecision(step=step, prune=False, reason=reason)
-        if TAG_SEED_OF in ctx.store.get_trial(trial_id).tags:
+        trial = ctx.store.get_trial(trial_id)
+        if TAG_SEED_OF in trial.tags:
             return PruneDecision(step=step, prune=False, reason="seed runs are not pruned")
-        from scanfleet.search import decide_prune  # lazily: pruning may import optuna
-
-        decision = decide_prune(
-            config,
-            ctx.store.list_trials(scan.scan_id),
-            ctx.store.intermediate_values(scan.scan_id, metric),
-            trial_id,
-            step,
-        )
+        decision = self.decisions.decide(scan, config, trial, step)
         ctx.store.set_prune_decision(trial_id, decision)
         return decision
 
@@ -146,7 +143,7 @@ class Trials:
         required = [m.name for m in config.objectives()]
         for name in required:
             if name not in values:
-                curve = ctx.store.intermediate_values(scan.scan_id, name).get(trial_id)
+                curve = _own_curve(ctx, scan.scan_id, name, trial_id)
                 if curve:
                     values = {**values, name: curve[max(curve)]}
         if values and not any(name in values for name in required):  # a name mistyped
@@ -172,7 +169,7 @@ class Trials:
         ctx = self.ctx
         scan = ctx.scan_of_trial(trial_id, owner)
         metric = ctx.config_of(scan).metric.name
-        curve = ctx.store.intermediate_values(scan.scan_id, metric).get(trial_id, {})
+        curve = _own_curve(ctx, scan.scan_id, metric, trial_id)
         values = {metric: curve[max(curve)]} if curve else {}
         decision = ctx.store.get_trial(trial_id).prune_decision
         trial = ctx.store.finish_trial(
@@ -236,6 +233,11 @@ def metric_mismatch(reported: list[str], metrics: list[str]) -> str:
     script that exits without completing (``scanfleet.runtime.outcome``)."""
     scans = f"metric is {metrics[0]}" if len(metrics) == 1 else f"metrics are {', '.join(metrics)}"
     return f"reported {', '.join(reported)}; the scan's {scans}"
+
+
+def _own_curve(ctx: ServiceContext, scan_id: str, metric: str, trial_id: str) -> dict[int, float]:
+    """One trial's curve of ``metric`` (its items alone, never the scan's)."""
+    return ctx.store.intermediate_values(scan_id, metric, trial_ids=[trial_id]).get(trial_id, {})
 
 
 def _first_non_finite(values: dict[str, Any]) -> tuple[str, float] | None:
