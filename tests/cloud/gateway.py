@@ -131,6 +131,15 @@ class Identities:
         return self.by_key.get(found.group(1)) if found else None
 
 
+def invoke(handler: str, event: dict[str, Any], functions: dict[str, str]) -> tuple[Any, bool]:
+    """Invoke a function of the stack by its handler, through the Lambda API: its answer,
+    and whether it was a function error."""
+    answer = boto3.client("lambda", region_name=REGION).invoke(
+        FunctionName=functions[handler], Payload=json.dumps(event).encode()
+    )
+    return json.loads(answer["Payload"].read()), "FunctionError" in answer
+
+
 Invoke = Callable[[str, dict[str, Any]], tuple[dict[str, Any], bool]]
 """Invoke a function of the stack by its handler: (answer, whether it was a function error)."""
 

@@ -31,12 +31,11 @@ from scanfleet.store import DynamoDBTrialStore
 
 from tests.cloud import moto_patches
 from tests.cloud.deploy import REGION, Deployment, deploy
-from tests.cloud.gateway import Caller, Gateway, Identities
+from tests.cloud.gateway import Caller, Gateway, Identities, invoke
 from tests.fault.conftest import STEPS_SCRIPT, Ledger
 from tests.fault.imds import FakeMetadata
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "tests" / "events"
 STACK_NAME = "scanfleet"  # infra.app.DEFAULT_STACK_NAME
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
@@ -118,15 +117,6 @@ def serialized_dynamodb(monkeypatch: pytest.MonkeyPatch, requests: Requests) -> 
 
     monkeypatch.setattr(DynamoHandler, "call_action", call_action)
     yield
-
-
-def invoke(handler: str, event: dict[str, Any], functions: dict[str, str]) -> tuple[Any, bool]:
-    """Invoke a function of the stack by its handler, through the Lambda API: its answer,
-    and whether it was a function error."""
-    answer = boto3.client("lambda", region_name=REGION).invoke(
-        FunctionName=functions[handler], Payload=json.dumps(event).encode()
-    )
-    return json.loads(answer["Payload"].read()), "FunctionError" in answer
 
 
 def job_role_name(template: dict[str, Any]) -> str:
