@@ -15,7 +15,11 @@ CHECKPOINT_PREFIX = "checkpoints/"  # the workers' SCANFLEET_CHECKPOINT_URL poin
 LOG_PREFIX = "logs/"
 INPUTS_PREFIX = "inputs/"  # S3InputStore's default: scripts uploaded with a scan
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
-_PROJECTIONS = {"ALL": dynamodb.ProjectionType.ALL, "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY}
+_PROJECTIONS = {
+    "ALL": dynamodb.ProjectionType.ALL,
+    "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
+    "INCLUDE": dynamodb.ProjectionType.INCLUDE,
+}
 
 
 class Data(Construct):
@@ -52,6 +56,7 @@ class Data(Construct):
                 partition_key=_attribute(index.partition_key, index.partition_key_type),
                 sort_key=_attribute(index.sort_key, index.sort_key_type),
                 projection_type=_PROJECTIONS[index.projection],
+                non_key_attributes=list(index.include) if index.include else None,
             )
 
         self.access_logs = _private_bucket(

@@ -24,6 +24,8 @@ from scanfleet import names
 from scanfleet.names import Metric
 from scanfleet.records import ScanStatus
 
+from infra.tracing import heartbeat_sampling
+
 PERIOD = Duration.minutes(5)
 _MAX_METRICS_PER_EXPRESSION = 10  # CloudWatch's limit for a metric-math alarm
 
@@ -77,6 +79,7 @@ class Monitoring(Construct):
         for alarm in self.alarms.values():
             alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
         self.dashboard = self._dashboard(functions, state_machine)
+        self.heartbeat_sampling = heartbeat_sampling(self)  # heartbeats: 1 % traced
 
     def _dashboard(
         self, functions: Mapping[str, lambda_.IFunction], state_machine: sfn.IStateMachine

@@ -57,6 +57,9 @@ class Goal(StrEnum):
     MAXIMIZE = "maximize"
 
 
+REMOTE_LEASE_S = 300.0  # a remote scan's lease when its config names none
+
+
 class Execution(_Section):
     """How trials run. `manual`, `agents` and `remote` are one mechanism: something claims
     the next trial, runs it, and reports."""
@@ -73,8 +76,17 @@ class Execution(_Section):
         60.0,
         gt=0,
         description="**scanfleet**: a worker silent this long loses its trial, which goes "
-        "back to the queue",
+        "back to the queue (default 60; 300 for `remote`); a worker renews it every "
+        "lease / 3 seconds",
     )
+
+    @model_validator(mode="after")
+    def _remote_lease(self) -> Execution:
+        """A remote scan's default lease is longer (docs/cloud.md, cost): each renewal is
+        a billed API request, and a lost Batch job is also seen by its state machine."""
+        if self.type is ExecutionType.REMOTE and "lease_seconds" not in self.model_fields_set:
+            self.lease_seconds = REMOTE_LEASE_S
+        return self
 
 
 _VERSION_PREFIXES = ("==", "!=", "<", ">", "~=", "===", ";", "@")

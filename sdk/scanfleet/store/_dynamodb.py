@@ -30,6 +30,7 @@ here (never ``Decimal``); floats are written with ``repr`` so they read back exa
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -53,6 +54,7 @@ from scanfleet.store._base import (
     TrialNotFoundError,
 )
 from scanfleet.store._codec import dump, float_text, load
+from scanfleet.store._dynamodb_changes import _batch_get as batch_get
 from scanfleet.store._dynamodb_changes import change_seq_of as _change_seq
 from scanfleet.store._dynamodb_changes import read_changes
 from scanfleet.store._dynamodb_changes import seqs_of as _seqs
@@ -62,6 +64,7 @@ from scanfleet.store.dynamodb_layout import LAYOUT, TRIAL_PREFIX, Attr, TableLay
 _MAX_RACES = 1000  # lost compare-and-sets in a row before giving up
 _CLAIM_ROUNDS = 50  # queue-index pages read by one claim_queued
 _CLAIM_PAGE = 10  # candidates per page: racing workers spread over them
+_BATCH_GET = 100  # BatchGetItem's limit
 _CONDITION_FAILED = "ConditionalCheckFailed"
 _CONFLICT = "TransactionConflict"
 # a transaction cancelled because DynamoDB throttled one of its items (on-demand tables
@@ -183,7 +186,8 @@ class DynamoDBTrialStore(TransitionStore):
         }
         if filters:
             query["FilterExpression"] = " AND ".join(filters)
-        return [self._decode_scan(item) for item in self._query(**query)]
+        # the index holds keys, status and tags: the scans themselves come from the table
+        return [self._decode_scan(item) for item in self._items_of(self._query(**query))]
 
     def set_scan_status(
         self,
@@ -392,7 +396,7 @@ class DynamoDBTrialStore(TransitionStore):
             query["FilterExpression"] = f"#state IN ({', '.join(marks)})"
             for mark, state in zip(marks, sorted(states), strict=True):
                 query["ExpressionAttributeValues"][mark] = _s(state.value)
-        for item in self._query(**query):
+        for item in self._items_of(self._query(**query)):  # the index holds keys and state
             yield self._decode_trial(item)[0]
 
     def trials_changed_since(self, scan_id: str, seq: int | None) -> TrialChanges:
@@ -750,6 +754,23 @@ class DynamoDBTrialStore(TransitionStore):
         if item is None:
             raise _trial_not_found(trial_id)
         return dict(item)
+
+    def _items_of(self, entries: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The table's items for index ``entries``, in the entries' order, read back a
+        hundred at a time (``BatchGetItem``, consistent), streamed."""
+        pk, sk = self.layout.partition_key, self.layout.sort_key
+        chunk: list[dict[str, Any]] = []
+        for entry in itertools.chain(entries, [None]):
+            if entry is not None:
+                chunk.append({pk: entry[pk], sk: entry[sk]})
+                if len(chunk) < _BATCH_GET:
+                    continue
+            found = {(item[pk]["S"], item[sk]["S"]): item for item in batch_get(self, chunk)}
+            for key in chunk:
+                item = found.get((key[pk]["S"], key[sk]["S"]))
+                if item is not None:  # deleted since the index listed it
+                    yield item
+            chunk = []
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return self._pages("query", kwargs)

@@ -18,6 +18,10 @@ intermediate value            ``SCAN#<scan>`` /
 client token of a scan        ``TOKEN#<owner>#<token>`` / ``TOKEN``
 ============================  ===========================================  =============
 
+No index copies whole items: queue, lease and changes hold keys only; number holds the
+trial's state and owner the scan's status and tags (what their queries filter on). A
+listing reads the items it needs from the table after the index (``BatchGetItem``).
+
 The queue and lease indexes are sparse: a trial carries their key attributes only while
 it is QUEUED (queue: scan, number) or RUNNING (lease: scan, lease expiry), so claiming and
 reclaiming read only the trials that matter. The search for stale leases across every scan
@@ -47,16 +51,19 @@ from scanfleet.records import TrialState
 
 @dataclass(frozen=True)
 class Index:
-    """One global secondary index. ``KEYS_ONLY`` where the store reads the item itself
-    after the index (a consistent read it needs anyway): every write of a trial in the
-    index is then not copied whole into it."""
+    """One global secondary index. ``KEYS_ONLY`` (or ``INCLUDE`` of the few attributes a
+    query filters on) where the store reads the item itself after the index: a write of
+    an item in the index then copies into it only when its index key or an included
+    attribute changes, not on every write (a heartbeat, a report, a scan's counters),
+    and what it copies is the keys, not the whole item. No index copies whole items."""
 
     name: str
     partition_key: str
     sort_key: str
     sort_key_type: Literal["S", "N"]
-    projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
+    projection: Literal["ALL", "KEYS_ONLY", "INCLUDE"] = "KEYS_ONLY"
     partition_key_type: Literal["S", "N"] = "S"
+    include: tuple[str, ...] = ()  # INCLUDE: the non-key attributes projected
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,16 @@ class TableLayout:
     lease: Index = field(
         default_factory=lambda: Index("lease", "l_pk", "l_sk", "N", projection="KEYS_ONLY")
     )
-    number: Index = field(default_factory=lambda: Index("number", "n_pk", "n_sk", "N"))
-    owner: Index = field(default_factory=lambda: Index("owner", "o_pk", "o_sk", "S"))
+    number: Index = field(  # the state: listings by state filter in the index
+        default_factory=lambda: Index(
+            "number", "n_pk", "n_sk", "N", projection="INCLUDE", include=(Attr.STATE,)
+        )
+    )
+    owner: Index = field(  # status and tags: list_scans filters, the reaper's gauges
+        default_factory=lambda: Index(
+            "owner", "o_pk", "o_sk", "S", projection="INCLUDE", include=(Attr.STATUS, Attr.TAGS)
+        )
+    )
     changes: Index = field(
         default_factory=lambda: Index("changes", "c_pk", "c_sk", "N", projection="KEYS_ONLY")
     )
@@ -123,10 +138,16 @@ class TableLayout:
                     {"AttributeName": index.partition_key, "KeyType": "HASH"},
                     {"AttributeName": index.sort_key, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": index.projection},
+                "Projection": _projection(index),
             }
             for index in self.indexes
         ]
+
+
+def _projection(index: Index) -> dict[str, Any]:
+    if index.projection == "INCLUDE":
+        return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.include)}
+    return {"ProjectionType": index.projection}
 
 
 class Attr:
