@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from scanfleet import names
 from scanfleet.api import build_app
-from scanfleet.artifacts import S3InputStore
+from scanfleet.artifacts import CheckpointCopier, S3InputStore
 from scanfleet.service import ScanService
 from scanfleet.store import DynamoDBTrialStore
 
@@ -26,9 +26,10 @@ copy_config_to_registered_loggers(source_logger=logger, include={"scanfleet"})
 def _service(store: DynamoDBTrialStore) -> ScanService:
     bucket = os.environ.get(names.ENV_BUCKET_NAME)
     inputs = S3InputStore(bucket) if bucket else None  # uploaded scripts (docs/inputs.md)
+    checkpoints = CheckpointCopier(root=f"s3://{bucket}/checkpoints" if bucket else None)
     state_machine_arn = os.environ.get(names.ENV_STATE_MACHINE_ARN)
     if not state_machine_arn:
-        return ScanService(store, inputs=inputs)
+        return ScanService(store, inputs=inputs, artifacts=checkpoints)
     import boto3
     from scanfleet.cloud import ENV_ON_DEMAND_QUEUE, ScanExecutions
 
@@ -39,7 +40,7 @@ def _service(store: DynamoDBTrialStore) -> ScanService:
         job_queue=os.environ.get(names.ENV_JOB_QUEUE),
         on_demand_queue=os.environ.get(ENV_ON_DEMAND_QUEUE),
     )
-    return ScanService(store, inputs=inputs, lifecycle=executions)
+    return ScanService(store, inputs=inputs, lifecycle=executions, artifacts=checkpoints)
 
 
 def _trial_key() -> bytes | None:

@@ -15,6 +15,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from scanfleet import names
+from scanfleet.artifacts import CheckpointCopier
 from scanfleet.cloud import (
     ExecutionInput,
     JobDefinitions,
@@ -35,6 +36,8 @@ metrics = Metrics()
 tracer = Tracer()
 
 store = DynamoDBTrialStore(os.environ[names.ENV_TABLE_NAME])
+_BUCKET = os.environ.get(names.ENV_BUCKET_NAME)
+_CHECKPOINT_ROOT = f"s3://{_BUCKET}/checkpoints" if _BUCKET else None  # PBT copies' root
 executions = ScanExecutions(
     os.environ.get(names.ENV_STATE_MACHINE_ARN, ""),
     stepfunctions=boto3.client("stepfunctions"),
@@ -45,7 +48,7 @@ job_definitions = JobDefinitions(
 # every service in the stack has the executions as its scan lifecycle (the lane tasks'
 # use cases create, re-open and stop no scan today)
 tasks = LaneTasks(
-    ScanService(store, lifecycle=executions),
+    ScanService(store, lifecycle=executions, artifacts=CheckpointCopier(root=_CHECKPOINT_ROOT)),
     executions,
     job_definitions=job_definitions,
     settings=LaneSettings.from_environment(),

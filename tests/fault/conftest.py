@@ -166,7 +166,7 @@ def harness(tmp_path: Path, local_api: Any) -> Iterator[Harness]:
             names.ENV_API_URL: local_api.url,
             names.ENV_TOKEN: token,
             names.ENV_POLL_INTERVAL: "0.1",
-            names.ENV_CHECKPOINT_URL: str(tmp_path / "checkpoints"),
+            names.ENV_CHECKPOINT_URL: str(tmp_path / "state" / "checkpoints"),  # local_api's
             names.ENV_METADATA_URL: names.METADATA_OFF,
             names.ENV_METADATA_INTERVAL: "0.1",
             "STEP_LEDGER": str(tmp_path / "ledger.txt"),

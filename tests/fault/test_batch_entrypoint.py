@@ -14,6 +14,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from scanfleet import names
+from scanfleet.artifacts import CheckpointCopier
+from scanfleet.local.server import LocalServer
 from scanfleet.records import TrialState
 
 from tests.fault.conftest import EVERY, STEPS, Harness, scan_config
@@ -22,13 +24,15 @@ BUCKET = "scanfleet-artifacts"
 
 
 @pytest.fixture
-def s3_env(harness: Harness) -> Iterator[dict[str, str]]:
+def s3_env(harness: Harness, local_api: LocalServer) -> Iterator[dict[str, str]]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
     harness.env.pop(names.ENV_CHECKPOINT_URL)
+    # the local API stands in for the API Lambda, whose checkpoint root is the bucket's
+    local_api.service.context.artifacts = CheckpointCopier(root=f"s3://{BUCKET}/checkpoints")
     yield {names.ENV_BUCKET_NAME: BUCKET, "AWS_ENDPOINT_URL_S3": endpoint}
     server.stop()
 

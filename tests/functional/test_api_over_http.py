@@ -130,7 +130,8 @@ def test_a_grid_scan_runs_to_completion_through_claim_200_204_410(api: Caller) -
             "POST", f"/trials/{tid}/reports", {"metric": "loss", "step": 1, "value": 0.5}
         )
         assert decision.status == 200 and decision.body["prune"] is False
-        saved = api("POST", f"/trials/{tid}/checkpoints", {"step": 1, "uri": "file:///tmp/c"})
+        ckpt = api.server.tokens.path.parent / "checkpoints" / scan_id / tid / "c"  # state dir
+        saved = api("POST", f"/trials/{tid}/checkpoints", {"step": 1, "uri": ckpt.as_uri()})
         assert saved.status == 200 and saved.body["checkpoint"]["step"] == 1
         done = api(
             "POST", f"/trials/{tid}/complete", {"value": trial["params"]["a"] / 10, "attempt": 1}

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 from scanfleet.client import Client, ConflictError, NotFoundError, ScanFinishedError, Trial
+from scanfleet.local.server import LocalServer
 from scanfleet.records import ScanStatus, TrialState
 
 GRID = {
@@ -75,14 +76,17 @@ def test_a_report_without_early_stopping_never_prunes(client: Client) -> None:
     assert trial.last_decision is not None and "no early stopping" in trial.last_decision.reason
 
 
-def test_heartbeat_extends_the_lease_and_checkpoints_survive_a_requeue(client: Client) -> None:
+def test_heartbeat_extends_the_lease_and_checkpoints_survive_a_requeue(
+    client: Client, local_api: LocalServer
+) -> None:
     scan = client.create_scan("resume", GRID)
     trial = scan.next_trial("w1", lease_seconds=30)
     assert trial is not None and trial.worker_id == "w1"
     before = trial.record.lease_expires_at or 0
     time.sleep(0.01)
     assert (trial.heartbeat().record.lease_expires_at or 0) > before
-    trial.checkpoint(40, "file:///ckpt/40.pt")
+    saved = local_api.tokens.path.parent / "checkpoints" / scan.id / trial.id / "40.pt"
+    trial.checkpoint(40, saved.as_uri())  # inside its folder of the state dir's checkpoints
     trial.fail("Spot reclaimed the machine", preempted=True)
     assert trial.state is TrialState.QUEUED and trial.record.preemptions == 1
     again = scan.next_trial("w2")

@@ -12,6 +12,12 @@ from scanfleet.artifacts._base import (
     ObjectsNotFoundError,
     child_location,
 )
+from scanfleet.artifacts._containment import (
+    CheckpointLocations,
+    LocationError,
+    contained_name,
+    contained_path,
+)
 from scanfleet.artifacts._copy import CheckpointCopier, checkpoint_store
 from scanfleet.artifacts._inputs import InputStore, LocalInputStore, S3InputStore
 from scanfleet.artifacts._local import LocalCheckpointStore
@@ -23,14 +29,18 @@ __all__ = [
     "ArtifactError",
     "CheckpointCopier",
     "CheckpointError",
+    "CheckpointLocations",
     "CheckpointStore",
     "InputStore",
     "LocalCheckpointStore",
     "LocalInputStore",
+    "LocationError",
     "ObjectsNotFoundError",
     "S3CheckpointStore",
     "S3InputStore",
     "checkpoint_store",
     "child_location",
+    "contained_name",
+    "contained_path",
     "download_objects",
 ]

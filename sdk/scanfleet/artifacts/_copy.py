@@ -8,16 +8,15 @@ local folders and S3 share one layout and one rule for where a child's copy goes
 
 from __future__ import annotations
 
-import logging
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from scanfleet.artifacts._base import STORE_SCHEMES, CheckpointStore, local_path
+from scanfleet.artifacts._base import CheckpointStore, local_path
+from scanfleet.artifacts._containment import CheckpointLocations
 from scanfleet.artifacts._local import LocalCheckpointStore
 from scanfleet.artifacts._s3 import S3CheckpointStore, s3_client
-
-log = logging.getLogger("scanfleet.artifacts")
 
 
 def checkpoint_store(url: str, *, s3_client: Any = None) -> CheckpointStore:
@@ -38,34 +37,48 @@ def checkpoint_store(url: str, *, s3_client: Any = None) -> CheckpointStore:
 
 
 class CheckpointCopier:
-    """Copies parents' checkpoints for their children. The S3 client is injected (tests:
-    moto); when not given, one is built on the first ``s3://`` checkpoint and kept (a Lambda
-    container builds it once, and only if it serves a PBT scan with S3 checkpoints)."""
+    """The checkpoint locations of one checkpoint root (``root``: ``s3://bucket/prefix`` or
+    a local folder; None accepts none), and copies of parents' checkpoints for their
+    children, made only from inside the parent's folder of that root. The S3 client is
+    injected (tests: moto); when not given, one is built on the first ``s3://`` checkpoint
+    and kept (a Lambda container builds it once, and only if it serves a PBT scan with S3
+    checkpoints)."""
 
-    def __init__(self, *, s3_client: Any = None) -> None:
+    def __init__(self, *, root: str | Path | None = None, s3_client: Any = None) -> None:
+        self.locations = CheckpointLocations(root)
         self._s3 = s3_client
         self._lock = threading.Lock()
 
-    def copy(self, uri: str, parent_trial_id: str, child_trial_id: str) -> str:
-        """The URI of ``child_trial_id``'s copy of the checkpoint at ``uri``. A URI no
-        checkpoint store handles (a script may record any URI) is returned as it is: the
-        child then reads the parent's checkpoint where it is.
+    def check(self, uri: str, scan_id: str, trial_id: str) -> str:
+        """``uri`` when it lies inside ``<root>/<scan_id>/<trial_id>/``.
 
         Raises:
+            LocationError: it does not (or no root is configured).
+        """
+        return self.locations.check(uri, scan_id, trial_id)
+
+    def copy(self, uri: str, parent_trial_id: str, child_trial_id: str) -> str:
+        """The URI of ``child_trial_id``'s copy of the checkpoint at ``uri``, which must
+        lie inside the parent's folder of the root (checked again here, whatever was
+        recorded), as must the copy inside the child's.
+
+        Raises:
+            LocationError: ``uri`` or its copy lies outside its trial's folder.
             CheckpointError: nothing at ``uri``, or the store refused the copy.
             ValueError: a URI no store can read (``s3://`` without a bucket).
         """
-        scheme = urlsplit(uri).scheme
-        if scheme not in STORE_SCHEMES:
-            log.warning("checkpoint %s is in no checkpoint store: the child reads it in place", uri)
-            return uri
-        s3 = self._s3_client() if scheme == "s3" else None
-        return checkpoint_store(uri, s3_client=s3).copy(
-            uri, child_trial_id, parent_trial_id=parent_trial_id
-        )
+        scan_id = parent_trial_id.rpartition("-")[0]
+        self.check(uri, scan_id, parent_trial_id)
+        store = checkpoint_store(uri, s3_client=self._s3_client() if _is_s3(uri) else None)
+        copy = store.copy(uri, child_trial_id, parent_trial_id=parent_trial_id)
+        return self.check(copy, scan_id, child_trial_id)
 
     def _s3_client(self) -> Any:
         with self._lock:
             if self._s3 is None:
                 self._s3 = s3_client()
             return self._s3
+
+
+def _is_s3(uri: str) -> bool:
+    return urlsplit(uri).scheme == "s3"

@@ -20,6 +20,7 @@ from scanfleet.artifacts._base import (
     local_path,
     relative_key,
 )
+from scanfleet.artifacts._containment import contained_path, contained_tree
 
 
 class LocalCheckpointStore(CheckpointStore):
@@ -46,11 +47,12 @@ class LocalCheckpointStore(CheckpointStore):
         if not manifest.is_file():
             raise CheckpointError(f"no complete checkpoint at {uri}")
         files = json.loads(manifest.read_text())["files"]
+        origins = [contained_path(source, name) for name in files]  # links followed
         emptied(folder)
-        for name in files:
-            dest = folder / name
+        for name, origin in zip(files, origins, strict=True):
+            dest = contained_path(folder, name)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / name, dest)
+            shutil.copy2(origin, dest)
 
     def discard_older(self, uri: str) -> int:
         keep = local_path(uri)
@@ -65,6 +67,8 @@ class LocalCheckpointStore(CheckpointStore):
         source = local_path(uri)
         if not source.exists():
             raise CheckpointError(f"checkpoint {uri} of trial {parent_trial_id} does not exist")
+        if source.is_dir():
+            contained_tree(source)  # a link out would copy what it points at
         target = Path(*child_location(source.parts, parent_trial_id, child_trial_id))
         if not target.exists():
             _copy_once(source, target)

@@ -19,6 +19,7 @@ from scanfleet.artifacts._base import (
     relative_key,
     s3_parts,
 )
+from scanfleet.artifacts._containment import contained_name, contained_path
 
 
 def s3_client() -> Any:
@@ -56,9 +57,10 @@ class S3CheckpointStore(CheckpointStore):
             body = self.s3.get_object(Bucket=bucket, Key=f"{base}/{MANIFEST}")["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             raise CheckpointError(f"no complete checkpoint at {uri}") from None
+        names = [contained_name(name) for name in json.loads(body)["files"]]
         emptied(folder)
-        for name in json.loads(body)["files"]:
-            dest = folder / name
+        for name in names:
+            dest = contained_path(folder, name)
             dest.parent.mkdir(parents=True, exist_ok=True)
             self.s3.download_file(bucket, f"{base}/{name}", str(dest))
 
@@ -98,7 +100,7 @@ class S3CheckpointStore(CheckpointStore):
                 raise CheckpointError(f"no checkpoint at s3://{bucket}/{base}") from None
             self.s3.copy({"Bucket": bucket, "Key": base}, bucket, target)
             return
-        for name in json.loads(body)["files"]:
+        for name in [contained_name(name) for name in json.loads(body)["files"]]:
             self.s3.copy({"Bucket": bucket, "Key": f"{base}/{name}"}, bucket, f"{target}/{name}")
         self.s3.put_object(Bucket=bucket, Key=f"{target}/{MANIFEST}", Body=body)
 
@@ -136,8 +138,9 @@ def download_objects(client: Any, uri: str, dest: Path) -> None:
         inside = [k for k in objects if k.startswith(prefix) and not k.endswith("/")]
         if not inside:
             raise ObjectsNotFoundError(f"nothing at {uri}")
-        for object_key in inside:
-            local = partial / object_key[len(prefix) :]
+        # a key such as ``<prefix>../../x`` is refused before anything is downloaded
+        targets = [(k, contained_path(partial, k[len(prefix) :])) for k in inside]
+        for object_key, local in targets:
             local.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(bucket, object_key, str(local))
     partial.rename(dest)

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from scanfleet.api import build_app
+from scanfleet.artifacts import CheckpointCopier
 from scanfleet.local._connections import (
     MAX_BODY_BYTES,
     BodyError,
@@ -33,7 +34,8 @@ from scanfleet.local._connections import (
     write_answer,
 )
 from scanfleet.local.auth import TokenStore
-from scanfleet.names import HEADER_AUTHORIZATION
+from scanfleet.names import ENV_STATE_DIR, HEADER_AUTHORIZATION
+from scanfleet.runtime.checkpoints import checkpoint_url_from
 from scanfleet.service import LocalInputStore, ScanService
 from scanfleet.store import ACCEPT_LOSS_ENV, SQLiteTrialStore
 from scanfleet.tenancy import is_trial_token, verify_trial_token
@@ -55,9 +57,13 @@ def open_local_service(state_dir: str | Path) -> ScanService:
     (``StoreDamagedError``) unless ``SCANFLEET_ACCEPT_STORE_LOSS=1``."""
     Path(state_dir).mkdir(parents=True, exist_ok=True)
     accept_loss = os.environ.get(ACCEPT_LOSS_ENV, "") not in ("", "0")
+    # checkpoints are accepted where its workers keep them: <state_dir>/checkpoints, or the
+    # SCANFLEET_CHECKPOINT_URL (or bucket) this process and the workers it starts share
+    checkpoint_root = checkpoint_url_from({**os.environ, ENV_STATE_DIR: str(state_dir)})
     return ScanService(
         SQLiteTrialStore(Path(state_dir) / DB_FILE, accept_loss=accept_loss),
         inputs=LocalInputStore(Path(state_dir) / INPUTS_DIR),
+        artifacts=CheckpointCopier(root=checkpoint_root),
     )
 
 

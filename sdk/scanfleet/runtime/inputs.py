@@ -30,7 +30,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from scanfleet import names
-from scanfleet.artifacts import ObjectsNotFoundError, download_objects
+from scanfleet.artifacts import (
+    LocationError,
+    ObjectsNotFoundError,
+    contained_path,
+    download_objects,
+)
 from scanfleet.config import ScanConfig, command_script
 from scanfleet.config import local_inputs as local_inputs
 
@@ -216,7 +221,8 @@ class _Fetcher:
         if not bucket:
             raise InputError(f"{field_name}: {uri} names no bucket")
         base = key.rstrip("/").rsplit("/", 1)[-1] or bucket
-        dest = self.cache / "artifacts" / _digest(uri) / base
+        with _s3_errors(uri, field_name):
+            dest = contained_path(self.cache / "artifacts" / _digest(uri), base)
         with _locked(dest):
             if dest.exists():
                 return dest
@@ -241,7 +247,7 @@ def _s3_errors(uri: str, field_name: str) -> Iterator[None]:
 
     try:
         yield
-    except ObjectsNotFoundError as exc:
+    except (ObjectsNotFoundError, LocationError) as exc:
         raise InputError(f"{field_name}: {exc}") from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})

@@ -215,7 +215,7 @@ class Dispatch:
             created_at=now,
             started_at=now,
             lineage=suggestion.lineage,
-            checkpoint=self._start_checkpoint(suggestion, trial_id),
+            checkpoint=self._start_checkpoint(scan.scan_id, suggestion, trial_id),
             user_attrs={SAMPLER_ATTRS: suggestion.sampler_attrs}
             if suggestion.sampler_attrs
             else {},
@@ -238,14 +238,18 @@ class Dispatch:
             }
         )
 
-    def _start_checkpoint(self, suggestion: Suggestion, trial_id: str) -> Checkpoint | None:
+    def _start_checkpoint(
+        self, scan_id: str, suggestion: Suggestion, trial_id: str
+    ) -> Checkpoint | None:
         """A copy of the parent's checkpoint (through the artifact-copy port), for a pbt
-        trial that starts from one."""
+        trial that starts from one: only from inside the parent's checkpoint folder,
+        checked again now (a record made before that rule is not trusted)."""
         parent = suggestion.lineage.parent_trial_id if suggestion.lineage else None
         if suggestion.start_from is None or parent is None:
             return None
         try:
-            uri = self.ctx.artifacts.copy(suggestion.start_from.uri, parent, trial_id)
+            source = self.ctx.artifacts.check(suggestion.start_from.uri, scan_id, parent)
+            uri = self.ctx.artifacts.copy(source, parent, trial_id)
         except (ArtifactError, OSError, ValueError) as exc:  # ValueError: a bad URI
             logger.warning("trial %s starts from scratch: %s", trial_id, exc)
             return None

@@ -47,11 +47,20 @@ class QuietLifecycle:
 
 
 class ArtifactCopier(Protocol):
-    """Copies a parent's checkpoint for a child trial (population-based training)."""
+    """Says which checkpoint locations a trial may record, and copies a parent's
+    checkpoint for a child trial (population-based training)."""
+
+    def check(self, uri: str, scan_id: str, trial_id: str) -> str:
+        """``uri`` when it lies inside the trial's folder of the checkpoint root.
+
+        Raises:
+            scanfleet.artifacts.ArtifactError: it does not (``LocationError``).
+        """
+        ...
 
     def copy(self, uri: str, parent_trial_id: str, child_trial_id: str) -> str:
-        """The URI of ``child_trial_id``'s own copy of the checkpoint at ``uri`` (``uri``
-        itself when no store can copy it: the child then reads it in place).
+        """The URI of ``child_trial_id``'s own copy of the checkpoint at ``uri`` (made only
+        from inside the parent's folder of the checkpoint root, checked again here).
 
         Raises:
             scanfleet.artifacts.ArtifactError, OSError or ValueError (a URI no store can

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scanfleet.errors import InvalidValuesError, ScanFinishedError
+from scanfleet.artifacts import ArtifactError
+from scanfleet.errors import InvalidRequestError, InvalidValuesError, ScanFinishedError
 from scanfleet.records import (
     Checkpoint,
     PruneDecision,
@@ -109,7 +110,16 @@ class Trials:
         return decision
 
     def checkpoint(self, trial_id: str, step: int, uri: str, *, owner: str) -> TrialRecord:
-        self.ctx.scan_of_trial(trial_id, owner)
+        """Records the trial's last checkpoint; ``uri`` must lie inside the trial's folder
+        of the checkpoint root (``<root>/<scan>/<trial>/``), else 400 naming ``uri``."""
+        scan = self.ctx.scan_of_trial(trial_id, owner)
+        try:
+            self.ctx.artifacts.check(uri, scan.scan_id, trial_id)
+        except ArtifactError as exc:
+            self.ctx.store.get_trial(trial_id)  # an unknown trial is 404 first
+            raise InvalidRequestError(
+                f"uri: {exc}", details=[{"path": "uri", "message": str(exc)}]
+            ) from exc
         return self.ctx.store.record_checkpoint(trial_id, Checkpoint(step=step, uri=uri))
 
     def complete(

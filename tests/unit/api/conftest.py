@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from scanfleet.api import build_app
+from scanfleet.artifacts import CheckpointCopier
 from scanfleet.service import ScanService
 from scanfleet.store import SQLiteTrialStore
 
@@ -117,7 +118,8 @@ class Api:
 
 @pytest.fixture
 def service(tmp_path: Path, clock: FakeClock) -> ScanService:
-    return ScanService(SQLiteTrialStore(tmp_path / "scanfleet.db"), now=clock)
+    copier = CheckpointCopier(root="s3://bucket/checkpoints")  # as the API Lambda's
+    return ScanService(SQLiteTrialStore(tmp_path / "scanfleet.db"), now=clock, artifacts=copier)
 
 
 @pytest.fixture

@@ -277,11 +277,18 @@ def test_reports_store_a_value_and_answer_the_prune_decision(api: Api) -> None:
 
 def test_checkpoints_record_the_last_checkpoint(api: Api) -> None:
     trial = claim(api, api.create_scan())
-    answer = api(
-        "POST", f"/trials/{trial['trial_id']}/checkpoints", {"step": 5, "uri": "s3://bucket/ckpt/5"}
-    )
+    uri = f"s3://bucket/checkpoints/{trial['scan_id']}/{trial['trial_id']}/step-5"
+    answer = api("POST", f"/trials/{trial['trial_id']}/checkpoints", {"step": 5, "uri": uri})
     assert answer.status == 200
-    assert answer.body["checkpoint"] == {"step": 5, "uri": "s3://bucket/ckpt/5"}
+    assert answer.body["checkpoint"] == {"step": 5, "uri": uri}
+
+
+def test_a_checkpoint_outside_the_trials_prefix_is_400_naming_uri(api: Api) -> None:
+    trial = claim(api, api.create_scan())
+    for uri in ("s3://bucket/ckpt/5", f"s3://other/checkpoints/{trial['scan_id']}/x/5"):
+        answer = api("POST", f"/trials/{trial['trial_id']}/checkpoints", {"step": 5, "uri": uri})
+        assert answer.status == 400 and answer.body["error"]["code"] == "invalid_request"
+        assert answer.body["error"]["details"][0]["path"] == "uri"
 
 
 def test_complete_takes_every_metric_by_name(api: Api) -> None:

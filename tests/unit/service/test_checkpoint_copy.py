@@ -7,9 +7,12 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from scanfleet.artifacts import CheckpointCopier, S3CheckpointStore
+from scanfleet.errors import InvalidRequestError
+from scanfleet.records import Checkpoint
 from scanfleet.service import ScanService
 from scanfleet.store import SQLiteTrialStore
 
@@ -35,7 +38,7 @@ def test_a_pbt_child_starts_from_a_copy_of_its_parents_s3_checkpoint(
     service = ScanService(
         SQLiteTrialStore(tmp_path / "db.sqlite"),
         now=clock,
-        artifacts=CheckpointCopier(s3_client=s3),
+        artifacts=CheckpointCopier(root="s3://ckpts/checkpoints", s3_client=s3),
     )
     store = S3CheckpointStore("ckpts", "checkpoints", client=s3)
     scan, _ = service.create_scan("pbt", PBT, owner="me")
@@ -65,8 +68,10 @@ def test_a_pbt_child_starts_from_a_copy_of_its_parents_s3_checkpoint(
 @pytest.mark.parametrize(
     "recorded, said",
     [("s3://ckpts/checkpoints/{scan}/{trial}/step-0000000005-a1", "no checkpoint at s3://ckpts/"),
-     ("s3:///checkpoints/{trial}", "names no bucket")],
-    ids=["gone", "no-bucket"],
+     ("s3:///checkpoints/{trial}", "is not inside"),
+     ("s3://ckpts/checkpoints/victim/victim-0123/step-0000000005-a1", "is not inside"),
+     ("s3://ckpts/checkpoints/{scan}/{scan}-other/step-0000000005-a1", "is not inside")],
+    ids=["gone", "no-bucket", "another-owners", "another-trials"],
 )  # fmt: skip
 def test_a_pbt_child_whose_parents_checkpoint_cannot_be_copied_starts_from_scratch(
     tmp_path: Path,
@@ -79,17 +84,41 @@ def test_a_pbt_child_whose_parents_checkpoint_cannot_be_copied_starts_from_scrat
     service = ScanService(
         SQLiteTrialStore(tmp_path / "db.sqlite"),
         now=clock,
-        artifacts=CheckpointCopier(s3_client=s3),
+        artifacts=CheckpointCopier(root="s3://ckpts/checkpoints", s3_client=s3),
     )
     scan, _ = service.create_scan("pbt", PBT, owner="me")
     for _ in range(2):
         trial = service.claim_next_trial(scan.scan_id, "w", owner="me")
         assert trial is not None
         uri = recorded.format(scan=scan.scan_id, trial=trial.trial_id)
-        service.checkpoint(trial.trial_id, 5, uri, owner="me")
+        # recorded as a store written before the location rule may hold it: not trusted
+        service.store.record_checkpoint(trial.trial_id, Checkpoint(step=5, uri=uri))
         service.complete(trial.trial_id, trial.params["lr"], owner="me")
     with caplog.at_level(logging.WARNING, logger="scanfleet.service"):
         child = service.claim_next_trial(scan.scan_id, "w", owner="me")
     assert child is not None and child.lineage is not None
     assert child.lineage.generation == 1 and child.checkpoint is None
     assert f"{child.trial_id} starts from scratch: " in caplog.text and said in caplog.text
+
+
+def test_a_checkpoint_outside_the_trials_folder_is_refused_naming_uri(
+    tmp_path: Path, clock: FakeClock, s3: Any
+) -> None:
+    service = ScanService(
+        SQLiteTrialStore(tmp_path / "db.sqlite"),
+        now=clock,
+        artifacts=CheckpointCopier(root="s3://ckpts/checkpoints", s3_client=s3),
+    )
+    scan, _ = service.create_scan("pbt", PBT, owner="me")
+    trial = service.claim_next_trial(scan.scan_id, "w", owner="me")
+    assert trial is not None
+    for uri in (
+        "s3://ckpts/checkpoints/victim/victim-0123/step-0000000005-a1",
+        f"s3://ckpts/checkpoints/{scan.scan_id}/{trial.trial_id}/../victim/x",
+        f"s3://other/checkpoints/{scan.scan_id}/{trial.trial_id}/x",
+        "/etc",
+    ):
+        with pytest.raises(InvalidRequestError, match="^uri: ") as raised:
+            service.checkpoint(trial.trial_id, 5, uri, owner="me")
+        assert raised.value.details == [{"path": "uri", "message": ANY}]
+    assert service.store.get_trial(trial.trial_id).checkpoint is None

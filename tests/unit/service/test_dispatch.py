@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from scanfleet.records import ScanStatus, TrialState
 from scanfleet.service import ScanFinishedError, ScanService
@@ -52,13 +54,14 @@ def test_claim_waits_while_the_last_trials_run(service: ScanService) -> None:
 
 
 def test_expired_lease_goes_back_to_the_queue_with_its_checkpoint(
-    service: ScanService, clock: FakeClock
+    service: ScanService, clock: FakeClock, tmp_path: Path
 ) -> None:
     config = grid_config(max_run=1, execution={"lease_seconds": 30})
     scan, _ = service.create_scan("g", config, owner=OWNER)
     trial = service.claim_next_trial(scan.scan_id, "dead-worker", owner=OWNER)
     assert trial is not None
-    service.checkpoint(trial.trial_id, 40, "file:///ckpt/40", owner=OWNER)
+    saved = tmp_path / "checkpoints" / scan.scan_id / trial.trial_id / "step-40"
+    service.checkpoint(trial.trial_id, 40, saved.as_uri(), owner=OWNER)
     clock.advance(31)
     again = service.claim_next_trial(scan.scan_id, "w2", owner=OWNER)
     assert again is not None and again.trial_id == trial.trial_id

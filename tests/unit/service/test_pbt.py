@@ -39,7 +39,7 @@ def train(trial: TrialRecord, ckpt_root: Path) -> tuple[float, Path]:
         assert state["steps"] == trial.checkpoint.step
     state["steps"] = trial.lineage.stop_step
     state["history"] = [*state["history"], trial.trial_id]
-    path = ckpt_root / trial.trial_id / f"step-{state['steps']}.json"
+    path = ckpt_root / trial.scan_id / trial.trial_id / f"step-{state['steps']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(state))
     return abs(trial.params["lr"] - 0.01), path
@@ -66,7 +66,7 @@ def test_generations_exploit_the_top_and_copy_its_checkpoint(
     service: ScanService, tmp_path: Path
 ) -> None:
     scan, _ = service.create_scan("pbt", pbt_config(), owner=OWNER)
-    trials = run_pbt(service, scan.scan_id, tmp_path / "ckpt")
+    trials = run_pbt(service, scan.scan_id, tmp_path / "checkpoints")
     finished = {t.trial_id: t for t in service.list_trials(scan.scan_id, owner=OWNER)}
     summary = service.summarize(scan.scan_id, owner=OWNER)
     assert summary.scan.status is ScanStatus.COMPLETED
@@ -112,7 +112,7 @@ def test_generations_exploit_the_top_and_copy_its_checkpoint(
 def test_explored_values_stay_in_their_ranges(service: ScanService, tmp_path: Path) -> None:
     config = pbt_config(population_size=4, max_generations=6, perturb_factors=[0.1, 10.0])
     scan, _ = service.create_scan("pbt", config, owner=OWNER)
-    trials = run_pbt(service, scan.scan_id, tmp_path / "ckpt")
+    trials = run_pbt(service, scan.scan_id, tmp_path / "checkpoints")
     assert len(trials) == 24
     for t in trials:
         assert 1e-4 <= t.params["lr"] <= 1.0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scanfleet.artifacts import CheckpointError
+from scanfleet.artifacts import CheckpointError, LocationError
 from scanfleet.records import ScanRecord, ScanStatus, TrialState
 from scanfleet.service import ArtifactCopier, ScanLifecycle, ScanService
 from scanfleet.store import ScanNotFoundError, SQLiteTrialStore, TrialStore
@@ -234,6 +234,11 @@ class RecordingCopier:
 
     refuse: bool = False
     copies: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def check(self, uri: str, scan_id: str, trial_id: str) -> str:
+        if uri != f"mem://{trial_id}":
+            raise LocationError(f"{uri!r} is not inside mem://{trial_id}")
+        return uri
 
     def copy(self, uri: str, parent_trial_id: str, child_trial_id: str) -> str:
         self.copies.append((uri, parent_trial_id, child_trial_id))
