@@ -33,7 +33,7 @@ def test_iter_records_follows_the_pages_in_order_and_filters_by_state(
     frame = scan.to_dataframe()
     assert list(frame.columns) == [
         "trial_id", "number", "state", "attempt", "preemptions", "errors", "duration_s",
-        "worker_id", "param.lr", "param.seed", "value.loss", "value.acc",
+        "worker_id", "param.lr", "param.seed", "value.loss", "value.acc", "failure_reason",
     ]  # fmt: skip
     assert frame["state"].tolist() == [
         "COMPLETED",
