@@ -100,7 +100,9 @@ def test_a_warm_started_scan_starts_near_the_minimum(tmp_path: Path) -> None:
 
     earlier, warm, cold = losses("warm_start-earlier"), losses("warm_start"), losses("cold")
     assert len(earlier) == 20 and len(warm) == len(cold) == 8  # warm trials are not listed
-    assert statistics.mean(warm) < statistics.mean(cold) / 2
+    # 4 workers claim concurrently, so which trials the liar sees varies from run to run:
+    # warm means of 5.6-7.8 were seen against a cold 14.1, on this code and before it
+    assert statistics.mean(warm) < 0.7 * statistics.mean(cold)
     assert statistics.mean(warm) < statistics.mean(earlier) / 2
     assert min(warm) < min(earlier)
 
