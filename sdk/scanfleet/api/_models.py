@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import JsonDict
 
+from scanfleet.config import MAX_RUN
 from scanfleet.errors import InvalidRequestError
 from scanfleet.records import ScanStatus
 from scanfleet.wire import (
@@ -72,7 +73,7 @@ class StatusBody(_Body):
 
 
 class ExtendBody(_Body):
-    max_run: Annotated[int, Field(ge=1, le=MAX_INT), _INTEGRAL]
+    max_run: Annotated[int, Field(ge=1, le=MAX_RUN), _INTEGRAL]
 
 
 # What the tag limits (checked by ``tag_problems``, with their own messages) look like in

@@ -14,6 +14,7 @@ from scanfleet.config._parameters import (
     UniformParam,
 )
 from scanfleet.config._schema import (
+    MAX_RUN,
     Completion,
     Condition,
     EarlyStopping,
@@ -37,6 +38,7 @@ from scanfleet.config._schema import (
 from scanfleet.config._script_check import check_command_script
 
 __all__ = [
+    "MAX_RUN",
     "CategoricalParam",
     "Completion",
     "Condition",

@@ -8,7 +8,7 @@ import contextlib
 from functools import partial
 from typing import Any
 
-from scanfleet.config import ScanConfig, load_config
+from scanfleet.config import MAX_RUN, ScanConfig, load_config
 from scanfleet.errors import (
     InputsNotStoredError,
     InvalidValuesError,
@@ -203,7 +203,8 @@ class Scans:
         """Raise ``max_run`` and go on; a COMPLETED scan runs again, reusing its history.
 
         Raises:
-            InvalidValuesError: ``max_run`` is not above the trials already created.
+            InvalidValuesError: ``max_run`` is not above the trials already created, or
+                over ``MAX_RUN`` (the bound a config's ``max_run`` has).
             ScanNotExtendableError: the scan was cancelled or failed.
         """
         ctx = self.ctx
@@ -212,6 +213,8 @@ class Scans:
             raise ScanNotExtendableError(
                 f"scan {scan_id} is {scan.status.value}; only running or completed scans extend"
             )
+        if max_run > MAX_RUN:
+            raise InvalidValuesError(f"max_run may be at most {MAX_RUN:,}, not {max_run:,}")
         if max_run <= scan.trial_count:
             raise InvalidValuesError(
                 f"max_run must exceed the {scan.trial_count} trials already created"

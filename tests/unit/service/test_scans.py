@@ -66,3 +66,11 @@ def test_extend_reopens_a_completed_scan_and_keeps_its_history(service: ScanServ
     assert len(more) == 2 and not set(more) & set(first)
     trials = service.list_trials(scan.scan_id, owner=OWNER)
     assert [t.number for t in trials] == list(range(6))
+
+
+def test_extend_keeps_max_run_within_the_bound_a_config_has(service: ScanService) -> None:
+    scan, _ = service.create_scan("bound", optuna_config(max_run=4), owner=OWNER)
+    with pytest.raises(InvalidValuesError, match="at most 1,000,000"):
+        service.extend(scan.scan_id, 2**53 - 1, owner=OWNER)
+    assert service.get_scan(scan.scan_id, owner=OWNER).max_run == 4
+    assert service.extend(scan.scan_id, 1_000_000, owner=OWNER).max_run == 1_000_000
