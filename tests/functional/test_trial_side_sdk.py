@@ -64,7 +64,7 @@ def test_a_script_reports_checkpoints_tags_and_completes_without_heavy_imports(
     env = {
         **os.environ,
         **trial_env(local_api, trial.id, trial.params, trial.attempt),
-        names.ENV_CHECKPOINT_URL: str(tmp_path / "checkpoints"),
+        names.ENV_CHECKPOINT_URL: str(local_api.tokens.path.parent / "checkpoints"),  # its state
         names.ENV_CHECKPOINT_DIR: str(tmp_path / "work"),
     }
     env.pop(names.ENV_AUTH, None)

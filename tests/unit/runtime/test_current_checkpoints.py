@@ -20,6 +20,11 @@ CONFIG = {
 }
 
 
+def store_of(local_api: Any) -> Path:
+    """Where the server accepts checkpoints: its state dir's ``checkpoints``."""
+    return Path(local_api.tokens.path.parent) / "checkpoints"
+
+
 def attached_trial(local_api: Any, tmp_path: Path) -> tuple[CurrentTrial, Any]:
     client = Client(url=local_api.url, token=local_api.tokens.default_token)
     claimed = client.create_scan("ckpt", CONFIG).next_trial("w1")
@@ -32,7 +37,7 @@ def attached_trial(local_api: Any, tmp_path: Path) -> tuple[CurrentTrial, Any]:
         names.ENV_ATTEMPT: str(claimed.attempt),
         names.ENV_WORKER_ID: "w1",
         names.ENV_CHECKPOINT_DIR: str(tmp_path / "work"),
-        names.ENV_CHECKPOINT_URL: str(tmp_path / "store"),
+        names.ENV_CHECKPOINT_URL: str(store_of(local_api)),
         names.ENV_CHECKPOINT_NOW_FILE: str(tmp_path / "now.json"),
         names.ENV_RESULT_FILE: str(tmp_path / "result.json"),
     }
@@ -54,7 +59,7 @@ def test_save_checkpoint_uploads_records_and_keeps_only_the_latest(
     assert uri is not None
     record = claimed.refresh().checkpoint_record
     assert record is not None and (record.step, record.uri) == (10, uri)
-    steps = sorted(p.name for p in (tmp_path / "store").rglob("step-*"))
+    steps = sorted(p.name for p in store_of(local_api).rglob("step-*"))
     assert steps == ["step-0000000010-a1"]
     checkpoint_store(uri).download(uri, tmp_path / "back")
     assert (tmp_path / "back" / "w.txt").read_text() == "10"
