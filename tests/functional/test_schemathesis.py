@@ -175,10 +175,17 @@ def test_schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_
     table = "\n".join(f"{op}: {dict(sorted(by_operation[op].items()))}" for op in by_operation)
     worked = {op for op, got in by_operation.items() if any(_did_its_work(s) for s in got)}
     documented = {f"{method} {path}" for method, path, _ in _operations(doc)}
-    assert sorted(documented - worked) == [], table
+    # a checkpoint's location must lie inside <root>/<scan>/<trial>/, a value built from
+    # ids the fuzzer cannot compose: its 400 is the containment rule at work, and its
+    # successes are tested in test_checkpoint_locations.py
+    assert sorted(documented - worked - NEEDS_A_CONTAINED_LOCATION) == [], table
+    assert set(by_operation["POST /trials/{trial_id}/checkpoints"]) <= {400, 401, 404, 409, 415}
     assert (
         by_operation["POST /scans"][201] and by_operation["POST /scans/{scan_id}/trials/claim"][200]
     )
+
+
+NEEDS_A_CONTAINED_LOCATION = {"POST /trials/{trial_id}/checkpoints"}
 
 
 def _did_its_work(status: int) -> bool:

@@ -130,7 +130,10 @@ def test_the_links_chain_a_scan_from_create_to_complete(api: Api, doc: dict[str,
     beat = _follow(api, doc, claimed, "heartbeatTrial")
     assert beat[2].body["attempt"] == 1
     reported = _follow(api, doc, claimed, "reportValue", {"metric": "loss", "step": 1, "value": 2})
-    _follow(api, doc, claimed, "recordCheckpoint", {"step": 1, "uri": "file:///tmp/c"})
+    trial_id = claimed[2].body["trial_id"]
+    scan_id = trial_id.rsplit("-", 1)[0]
+    inside = f"s3://bucket/checkpoints/{scan_id}/{trial_id}/ckpt"
+    _follow(api, doc, claimed, "recordCheckpoint", {"step": 1, "uri": inside})
     completed = _follow(api, doc, reported, "completeTrial", {"value": 0.5})
     assert completed[2].body["state"] == "COMPLETED"
     best = _follow(api, doc, completed, "getBestTrials")
