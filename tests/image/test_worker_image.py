@@ -95,9 +95,24 @@ def test_the_image_runs_a_trial_to_the_end(
     assert trial.record.state is TrialState.COMPLETED and trial.record.values == {"steps": 6.0}
 
 
+@pytest.fixture
+def container_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A local server whose checkpoint root is the container's /tmp/checkpoints (where
+    the job in the image writes), so the trial's checkpoints are inside it."""
+    from scanfleet.local.auth import TokenStore
+    from scanfleet.local.server import LocalServer, open_local_service
+
+    monkeypatch.setenv(names.ENV_CHECKPOINT_URL, "/tmp/checkpoints")
+    server = LocalServer(open_local_service(tmp_path / "state"), TokenStore(tmp_path / "state"))
+    server.start()
+    yield server
+    server.stop()
+
+
 def test_the_image_checkpoints_and_exits_75_on_a_spot_notice(
-    built: tuple[Buildah, str], local_api: Any, tmp_path: Path
+    built: tuple[Buildah, str], container_api: Any, tmp_path: Path
 ) -> None:
+    local_api = container_api
     buildah, tag = built
     metadata = FakeMetadata()
     scan, trial_id = queued_trial(local_api, steps=10_000)
