@@ -217,3 +217,12 @@ def scan_id_of(trial_id: str) -> str:
     """The scan a trial id belongs to (ids are ``<scan_id>-<hash>``)."""
     scan_id, sep, _ = trial_id.rpartition("-")
     return scan_id if sep else ""
+
+
+def metric_mismatch(reported: list[str], metrics: list[str]) -> str:
+    """Why a trial that reported ``reported`` but not (all of) the scan's ``metrics``
+    fails: ``reported val_loss, val_acc; the scan's metric is loss`` — the one wording of
+    the service (a ``complete`` without the metric) and the worker (a script that exits
+    without completing)."""
+    scans = f"metric is {metrics[0]}" if len(metrics) == 1 else f"metrics are {', '.join(metrics)}"
+    return f"reported {', '.join(reported)}; the scan's {scans}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scanfleet import names
-from scanfleet.records import TrialState
+from scanfleet.records import TrialState, metric_mismatch
 
 FAILURE_TAIL_LINES = 5  # lines of the script's last output kept in a failure's reason
 
@@ -99,14 +99,6 @@ def _transition_for(outcome: Outcome, metric: str, stop_reason: str) -> Transiti
     if last:  # metrics, but not the scan's: a name mistyped in the config or the script
         return Transition(Action.FAIL, reason=metric_mismatch(list(last), [metric]), retry=False)
     return Transition(Action.FAIL, reason=f"exited 0 but reported no {metric!r}", retry=False)
-
-
-def metric_mismatch(reported: list[str], metrics: list[str]) -> str:
-    """Why a trial that reported ``reported`` but not (all of) the scan's ``metrics``
-    fails: ``reported val_loss, val_acc; the scan's metric is loss``. The service says
-    the same of a ``complete`` without the metric (``scanfleet.service``, ``_trials``)."""
-    scans = f"metric is {metrics[0]}" if len(metrics) == 1 else f"metrics are {', '.join(metrics)}"
-    return f"reported {', '.join(reported)}; the scan's {scans}"
 
 
 def metric_warning(outcome: Outcome, metric: str) -> str | None:

@@ -16,6 +16,7 @@ from scanfleet.records import (
     ScanStatus,
     TrialRecord,
     TrialState,
+    metric_mismatch,
     trial_id_for,
 )
 from scanfleet.service._context import ServiceContext
@@ -235,14 +236,6 @@ class Trials:
         )
         finish_scan_if_done(ctx, scan.scan_id)
         return failed
-
-
-def metric_mismatch(reported: list[str], metrics: list[str]) -> str:
-    """Why a trial that gave ``reported`` but not (all of) the scan's ``metrics`` fails:
-    ``reported val_loss, val_acc; the scan's metric is loss``. A worker says the same of a
-    script that exits without completing (``scanfleet.runtime.outcome``)."""
-    scans = f"metric is {metrics[0]}" if len(metrics) == 1 else f"metrics are {', '.join(metrics)}"
-    return f"reported {', '.join(reported)}; the scan's {scans}"
 
 
 def _own_curve(ctx: ServiceContext, scan_id: str, metric: str, trial_id: str) -> dict[int, float]:
