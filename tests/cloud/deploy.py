@@ -30,7 +30,8 @@ PSEUDO = {
     "AWS::URLSuffix": "amazonaws.com",
     "AWS::NoValue": None,
 }
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/scanfleet-test-role"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/scanfleet-test-role"  # Batch's service role
+IAM_API_ID, TOKEN_API_ID = "abc123", "tok456"  # the REST APIs' ids (``Ref``)
 
 
 @dataclass
@@ -46,6 +47,9 @@ class Deployment:
     job_queue_arn: str = ""
     job_definition_arn: str = ""
     functions: dict[str, str] = field(default_factory=dict)  # handler → function name
+    roles: dict[str, str] = field(default_factory=dict)  # logical id → role ARN
+    function_roles: dict[str, str] = field(default_factory=dict)  # function name → role ARN
+    unattached: list[str] = field(default_factory=list)  # managed policies moto lacks
     secrets: dict[str, str] = field(default_factory=dict)  # logical id → SecretString
     environments: dict[str, dict[str, str]] = field(default_factory=dict)  # by handler
 
@@ -70,7 +74,10 @@ class Resolver:
                 return self.ref(arg)
             if key == "Fn::GetAtt":
                 logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.d.arns.get(f"{logical}.{attribute}", f"{logical}-{attribute}")
+                found = self.d.arns.get(f"{logical}.{attribute}")
+                if found is None and attribute.endswith("Arn"):  # a resource not made here
+                    return f"arn:aws:not-deployed:{REGION}:{ACCOUNT}:{logical}"
+                return found if found is not None else f"{logical}-{attribute}"
             if key == "Fn::Join":
                 sep, parts = arg
                 return sep.join(str(self(p)) for p in self(parts))
@@ -112,17 +119,23 @@ def _name_physical_ids(template: dict[str, Any], d: Deployment) -> None:
     arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
     for logical in _of_type(template, "AWS::DynamoDB::Table"):
         d.physical[logical] = d.table_name = f"{d.stack_name}-{logical}".lower()
+        d.arns[f"{logical}.Arn"] = arn.format("dynamodb", f"table/{d.table_name}")
     for logical in _of_type(template, "AWS::S3::Bucket"):
         d.physical[logical] = f"{d.stack_name}-{logical}".lower()
+        d.arns[f"{logical}.Arn"] = f"arn:aws:s3:::{d.physical[logical]}"
+    for logical in _of_type(template, "AWS::ApiGateway::RestApi"):
+        d.physical[logical] = TOKEN_API_ID if "Agent" in logical else IAM_API_ID
     for logical, resource in _of_type(template, "AWS::Lambda::Function").items():
         d.physical[logical] = logical
         d.arns[f"{logical}.Arn"] = arn.format("lambda", f"function:{logical}")
         d.functions[resource["Properties"]["Handler"]] = logical
     for logical in _of_type(template, "AWS::SecretsManager::Secret"):
-        d.physical[logical] = f"{d.stack_name}-{logical}"  # Ref: get_secret takes the name
+        d.physical[logical] = f"{d.stack_name}-{logical}"  # the name; Ref: its ARN, once made
     for logical in _of_type(template, "AWS::IAM::Role"):
-        d.physical[logical] = logical
-        d.arns[f"{logical}.Arn"] = ROLE_ARN
+        d.physical[logical] = role_name(d.stack_name, logical)
+        d.arns[f"{logical}.Arn"] = d.roles[logical] = (
+            f"arn:aws:iam::{ACCOUNT}:role/{d.physical[logical]}"
+        )
     for logical in _of_type(template, "AWS::Batch::JobQueue"):
         d.physical[logical] = d.job_queue_arn = arn.format("batch", f"job-queue/{logical}")
         d.arns[f"{logical}.JobQueueArn"] = d.job_queue_arn
@@ -130,6 +143,37 @@ def _name_physical_ids(template: dict[str, Any], d: Deployment) -> None:
         d.physical[logical] = d.job_definition_arn = arn.format(
             "batch", f"job-definition/{logical}:1"
         )
+
+
+def role_name(stack_name: str, logical: str) -> str:
+    """The name CloudFormation gives a role without one: ``<stack>-<logical id>``, cut."""
+    return f"{stack_name}-{logical}"[:64]
+
+
+def _create_roles(template: dict[str, Any], d: Deployment, resolve: Resolver) -> None:
+    """Every role of the template, with its trust policy and exactly the policies the
+    template attaches to it (inline ``AWS::IAM::Policy`` documents, resolved; managed
+    policies by ARN where moto has them, else listed in ``d.unattached``)."""
+    iam = boto3.client("iam")
+    for logical, resource in _of_type(template, "AWS::IAM::Role").items():
+        props = resolve(resource["Properties"])
+        iam.create_role(
+            RoleName=d.physical[logical],
+            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+        )
+        for managed in props.get("ManagedPolicyArns", []):
+            try:
+                iam.attach_role_policy(RoleName=d.physical[logical], PolicyArn=managed)
+            except iam.exceptions.NoSuchEntityException:
+                d.unattached.append(managed)
+    for logical, resource in _of_type(template, "AWS::IAM::Policy").items():
+        props = resource["Properties"]
+        for role in props.get("Roles", []):
+            iam.put_role_policy(
+                RoleName=d.physical[role["Ref"]],
+                PolicyName=logical,
+                PolicyDocument=json.dumps(resolve(props["PolicyDocument"])),
+            )
 
 
 def _generated_secret(props: dict[str, Any]) -> str:
@@ -177,7 +221,9 @@ def deploy(template: dict[str, Any], *, stack_name: str) -> Deployment:
     secret_store = boto3.client("secretsmanager", region_name=REGION)
     for logical, resource in _of_type(template, "AWS::SecretsManager::Secret").items():
         d.secrets[logical] = _generated_secret(resource["Properties"])
-        secret_store.create_secret(Name=d.physical[logical], SecretString=d.secrets[logical])
+        made = secret_store.create_secret(Name=d.physical[logical], SecretString=d.secrets[logical])
+        d.physical[logical] = made["ARN"]  # Ref of a secret is its ARN
+    _create_roles(template, d, resolve)
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     for logical in _of_type(template, "AWS::DynamoDB::Table"):
         create_table(dynamodb, d.physical[logical])
@@ -192,10 +238,11 @@ def deploy(template: dict[str, Any], *, stack_name: str) -> Deployment:
         env = {
             k: str(v) for k, v in resolve(props.get("Environment", {})).get("Variables", {}).items()
         }
+        d.function_roles[logical] = resolve(props["Role"])
         awslambda.create_function(
             FunctionName=logical,
             Runtime=props["Runtime"],
-            Role=ROLE_ARN,
+            Role=d.function_roles[logical],
             Handler=props["Handler"],
             Code={"ZipFile": _zip()},
             Timeout=props.get("Timeout", 30),
@@ -229,7 +276,7 @@ def deploy(template: dict[str, Any], *, stack_name: str) -> Deployment:
         answer = sfn.create_state_machine(
             name=resolve(props["StateMachineName"]),
             definition=resolve(props["DefinitionString"]),
-            roleArn=ROLE_ARN,
+            roleArn=resolve(props["RoleArn"]),
         )
         d.state_machine_arn = d.physical[logical] = answer["stateMachineArn"]
     return d

@@ -33,11 +33,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
-from tests.cloud.deploy import ACCOUNT, REGION
+from tests.cloud.deploy import ACCOUNT, IAM_API_ID, REGION
+from tests.cloud.iam_enforcement import Credentials, mint_role_session, permitted
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 STAGE = "prod"
-API_ID = "abc123"
+API_ID = IAM_API_ID
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 _TRUST = json.dumps(
     {
@@ -98,21 +99,24 @@ class Identities:
         self.sts = boto3.client("sts", region_name=REGION)
         self.by_key: dict[str, Caller] = {}
 
-    def user(self, name: str) -> Caller:
-        """A person: an IAM user with an access key."""
+    def user(self, name: str, statements: list[dict[str, Any]] | None = None) -> Caller:
+        """A person: an IAM user with an access key and, if given, an inline policy."""
         self.iam.create_user(UserName=name)
+        if statements:
+            document = json.dumps({"Version": "2012-10-17", "Statement": statements})
+            self.iam.put_user_policy(UserName=name, PolicyName="scanfleet", PolicyDocument=document)
         key = self.iam.create_access_key(UserName=name)["AccessKey"]
         return self._named(key["AccessKeyId"], key["SecretAccessKey"], None)
 
     def role_session(self, role_name: str, session: str, account: str = ACCOUNT) -> Caller:
-        """A role's session (a Batch job's job role, an instance profile's role)."""
+        """A session of a role (a Batch job's job role, an instance profile's role), as STS
+        issues it to the service the role trusts. A role of this account that does not
+        exist yet is made without any policy."""
         if account == ACCOUNT:
             with contextlib.suppress(self.iam.exceptions.EntityAlreadyExistsException):
                 self.iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=_TRUST)
-        creds = self.sts.assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/{role_name}", RoleSessionName=session
-        )["Credentials"]
-        return self._named(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        minted = mint_role_session(f"arn:aws:iam::{account}:role/{role_name}", session, REGION)
+        return self._named(minted.access_key, minted.secret_key, minted.session_token)
 
     def _named(self, key: str, secret: str, token: str | None) -> Caller:
         who = boto3.client(
@@ -215,6 +219,19 @@ class Gateway:
         )
         return event
 
+    def refusal(self, caller: Caller, method: str, path: str) -> str | None:
+        """Why API Gateway refuses a SigV4 request of ``caller`` (None: it may invoke): IAM
+        authorization asks for ``execute-api:Invoke`` on the method's ARN in the caller's
+        policies; the API has no resource policy, so no other account may call it."""
+        resource = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
+        credentials = Credentials(caller.access_key, caller.secret_key, caller.session_token)
+        if caller.account == ACCOUNT and permitted(
+            credentials, caller.account, "execute-api:Invoke", resource
+        ):
+            return None
+        action = "execute-api:Invoke"
+        return f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource}"
+
     def authorize(self, authorization: str, method: str, path: str) -> dict[str, Any] | None:
         """The token authorizer's answer as ``requestContext.authorizer`` (None: 401)."""
         method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
@@ -241,6 +258,9 @@ class Gateway:
             caller = self.identities.of_request(authorization)
             if caller is None:  # API Gateway: the key is not known to IAM
                 return _gateway_error(403, "The security token included in the request is invalid")
+            refused = self.refusal(caller, method, path)
+            if refused is not None:
+                return _gateway_error(403, refused)
             event = self.event(method, target, text, headers, caller=caller)
             self.callers.append(caller.arn)
         elif authorization.lower().startswith("bearer "):

@@ -21,8 +21,9 @@ def claim_failing_on_one_lane(event: dict[str, Any], context: Any) -> dict[str, 
     """The stack's claim handler, except on the lane ``FAIL_CLAIM_ON_LANE`` names: there it
     raises, as a claim whose store call or code breaks does (the Claim function of the
     deployment is pointed here by the test)."""
-    from lambdas import orchestration
+    from tests.cloud.iam_enforcement import container_module
 
+    orchestration = container_module("lambdas.orchestration")  # the Claim function's own
     if str(event.get("lane")) == os.environ.get(FAIL_CLAIM_ON_LANE):
         raise RuntimeError(f"injected: the claim of lane {event['lane']} broke")
     return orchestration.claim(event, context)  # type: ignore[no-any-return]

@@ -18,20 +18,24 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
+from moto.core import enable_iam_authentication
 from moto.server import ThreadedMotoServer
 from scanfleet import names
 from scanfleet.service import ScanService
 from scanfleet.store import DynamoDBTrialStore
 
-from tests.cloud import moto_patches
-from tests.cloud.deploy import REGION, Deployment, deploy
-from tests.cloud.gateway import Caller, Gateway, Identities, invoke
+from tests.cloud import iam_enforcement, moto_patches
+from tests.cloud.deploy import ACCOUNT, IAM_API_ID, REGION, Deployment, deploy, role_name
+from tests.cloud.gateway import STAGE, Caller, Gateway, Identities, invoke
+from tests.cloud.iam_enforcement import ADMIN_POLICY, Credentials, mint_role_session
 from tests.fault.conftest import STEPS_SCRIPT, Ledger
 from tests.fault.imds import FakeMetadata
 
@@ -124,8 +128,87 @@ def job_role_name(template: dict[str, Any]) -> str:
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Batch::JobDefinition":
             logical = resource["Properties"]["ContainerProperties"]["JobRoleArn"]["Fn::GetAtt"][0]
-            return f"{STACK_NAME}-{logical}"[:64]
+            return role_name(STACK_NAME, logical)
     raise AssertionError("the template has no job definition")
+
+
+def agent_role_name(template: dict[str, Any]) -> str:
+    """The name of the role of the instance profile the template makes for agents."""
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::InstanceProfile" and logical.startswith("Agents"):
+            return role_name(STACK_NAME, resource["Properties"]["Roles"][0]["Ref"])
+    raise AssertionError("the template has no agents' instance profile")
+
+
+def state_machine_role_arn(template: dict[str, Any]) -> str:
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::StepFunctions::StateMachine":
+            logical = resource["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+            return f"arn:aws:iam::{ACCOUNT}:role/{role_name(STACK_NAME, logical)}"
+    raise AssertionError("the template has no state machine")
+
+
+# what a person who calls the IAM endpoint needs (docs/deploy.md, Who may call the API)
+API_ARN = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{IAM_API_ID}"
+INVOKE_API = [
+    {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API_ARN}/{STAGE}/*"}
+]
+
+
+def _administrator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's own identity from here on (it deploys and looks at moto's state): an IAM
+    user allowed everything, in this process's environment."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="scanfleet-test-admin")
+    iam.put_user_policy(UserName="scanfleet-test-admin", PolicyName="all",
+                        PolicyDocument=json.dumps(ADMIN_POLICY))  # fmt: skip
+    key = iam.create_access_key(UserName="scanfleet-test-admin")["AccessKey"]
+    for name, value in Credentials(key["AccessKeyId"], key["SecretAccessKey"]).env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it keeps the keys it first read
+
+
+class RoleSessions:
+    """One session per role and holder (a function's container, the state machine),
+    minted when first asked for."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, str], Credentials] = {}
+        self._lock = threading.Lock()
+
+    def of(self, role_arn: str, holder: str) -> Credentials:
+        with self._lock:
+            if (role_arn, holder) not in self._made:
+                self._made[role_arn, holder] = mint_role_session(role_arn, holder, REGION)
+            return self._made[role_arn, holder]
+
+
+def function_containers(deployment: Deployment) -> iam_enforcement.FunctionContainers:
+    """A container per function, each signing as a session of its function's role."""
+    sessions = RoleSessions()
+    return iam_enforcement.FunctionContainers(
+        lambda function: sessions.of(deployment.function_roles[function], function)
+    )
+
+
+@contextlib.contextmanager
+def enforced_iam(
+    monkeypatch: pytest.MonkeyPatch,
+    template: dict[str, Any],
+    containers: iam_enforcement.FunctionContainers,
+    authorized: iam_enforcement.Authorized,
+) -> Iterator[None]:
+    """IAM enforcement on (tests/cloud/iam_enforcement.py): each function signs as its role,
+    the state machine as its role, every request authorized on its resources."""
+    machine_role, sessions = state_machine_role_arn(template), RoleSessions()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(iam_enforcement.function_credentials(monkeypatch))
+        stack.enter_context(iam_enforcement.functions_sign_as_their_roles(monkeypatch, containers))
+        stack.enter_context(iam_enforcement.state_machine_signs_as(
+            monkeypatch, lambda: sessions.of(machine_role, "StepFunctions")))  # fmt: skip
+        stack.enter_context(iam_enforcement.resource_level_authorization(monkeypatch, authorized))
+        stack.enter_context(enable_iam_authentication())
+        yield
 
 
 _ID = re.compile(r"^sc[0-9a-z]{10}(-[0-9a-f]{16})?$")
@@ -284,6 +367,15 @@ class Cloud:
     gateway: Gateway
     token: str  # the stack's default token (its token secret)
     api_url: str  # where the jobs reach the API (SigV4 as the job role)
+    authorized: iam_enforcement.Authorized  # what IAM let through, by whom
+    containers: iam_enforcement.FunctionContainers  # each function's own modules
+
+    def function_module(self, handler: str) -> ModuleType:
+        """The module of ``handler`` (``lambdas.orchestration.claim``) as its function's
+        container has it (imported now if the function has not run yet; set the
+        function's environment first)."""
+        module_name = handler.rpartition(".")[0]
+        return self.containers.module(self.deployment.functions[handler], module_name)
 
     def invoke(self, handler: str, event: dict[str, Any]) -> Any:
         """Invoke a function of the stack by its handler, through the Lambda API."""
@@ -311,7 +403,11 @@ class Cloud:
                 return 401, {"message": "Unauthorized"}
             event = self.gateway.event(method, path, text, headers, authorizer=authorizer)
         else:
-            event = self.gateway.event(method, path, text, headers, caller=caller or self.person)
+            caller = caller or self.person
+            refused = self.gateway.refusal(caller, method, urlsplit(path).path)
+            if refused is not None:
+                return 403, {"message": refused}
+            event = self.gateway.event(method, path, text, headers, caller=caller)
         answer = self.gateway.api(event)
         return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
 
@@ -363,6 +459,7 @@ def running_cloud(
         stack.enter_context(serialized_dynamodb(monkeypatch, requests))
         stack.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
         endpoint = stack.enter_context(moto_server())
+        _administrator(monkeypatch)
         deployment = deploy(template, stack_name=STACK_NAME)
         store = DynamoDBTrialStore(
             deployment.table_name, client=boto3.client("dynamodb", region_name=REGION)
@@ -385,9 +482,12 @@ def running_cloud(
         ledger = stack.enter_context(moto_patches.batch_jobs(monkeypatch, jobs))
         stack.enter_context(moto_patches.fast_polls(monkeypatch))
         token = json.loads(secret)["default"]
-        person = identities.user("alice")
+        person = identities.user("alice", INVOKE_API)
+        authorized = iam_enforcement.Authorized()
+        containers = function_containers(deployment)
+        stack.enter_context(enforced_iam(monkeypatch, template, containers, authorized))
         yield Cloud(deployment, lambdas, ledger, jobs, service, requests, identities, person,
-                    gateway, token, api_url)  # fmt: skip
+                    gateway, token, api_url, authorized, containers)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,11 @@ CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 
 
 def use_deployment_environment(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The lane handlers' module as a cold start of this deployment's functions has it:
-    their environment set, the lane settings read from it."""
+    """The lane handlers' module as the Claim function's container has it: its environment
+    set, the lane settings read from it."""
     for key, value in cloud.deployment.environments["lambdas.orchestration.claim"].items():
         monkeypatch.setenv(key, value)
-    from lambdas import orchestration
-
+    orchestration = cloud.function_module("lambdas.orchestration.claim")
     monkeypatch.setattr(orchestration.tasks, "settings", LaneSettings.from_environment())
     return orchestration
 

@@ -1,164 +1,177 @@
-"""Permissions as enforced, first slice (issue 12 item 3): the API function's use cases run
-against DynamoDB in moto with IAM enforcement on (``moto.core.enable_iam_authentication``),
-signed by a session of a role that carries exactly the policies the synthesised template
-attaches to the API function's role (taken from the template, resolved to moto's ARNs, not
-written again); without one action of them the same use case is refused with AccessDenied.
-The other components (orchestration functions, reaper, job, agent) and the other services
-are not covered yet: docs/cloud.md, Testing it with no AWS account."""
+"""Permissions as enforced (issue 12 item 3): the remote end to end in moto with IAM
+enforcement on, every component signing as the role the synthesised template gives it,
+with exactly that role's policies (taken from the template by ``deploy``, never written
+again here; tests/cloud/iam_enforcement.py says how each request is authorized):
+
+- the API function, the orchestration functions (plan, claim, finish, finalise, revive)
+  and the reaper as their execution roles, in containers of their own;
+- the state machine as its role when it invokes the functions and drives Batch;
+- each Batch job as a session of the job role (S3 checkpoints; the API over SigV4, where
+  API Gateway asks for ``execute-api:Invoke``);
+- an agent as a session of the agents' instance-profile role;
+- the person as an IAM user with the documented ``execute-api:Invoke`` policy.
+
+Taking one action out of one policy makes the run fail with AccessDenied."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import copy
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
-from moto import mock_aws
-from moto.core import enable_iam_authentication
-from scanfleet.service import ScanService
-from scanfleet.store import DynamoDBTrialStore, create_table
-from scanfleet.tenancy import Tenant
+from scanfleet.records import TrialState
 
-from tests.cloud.deploy import ACCOUNT, REGION, Deployment, Resolver
+from tests.cloud.deploy import ACCOUNT, REGION, role_name
+from tests.cloud.harness import (
+    STACK_NAME,
+    Cloud,
+    SpotPlan,
+    agent_role_name,
+    job_role_name,
+    running_cloud,
+)
 
-API_HANDLER = "lambdas.api.handler"
-TABLE = "scanfleet-permissions"
 GRID = {"strategy": "grid", "metric": {"name": "loss"}, "parameters": {"a": {"values": [1, 2]}}}
+IMAGE = "ghcr.io/lab/trainer:2.1"
 
 
-def role_statements(template: dict[str, Any], handler: str) -> list[dict[str, Any]]:
-    """Every statement of the policies the template attaches to ``handler``'s role, with the
-    table's ARN resolved to the table made here."""
-    resources = template["Resources"]
-    functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
-    [function] = [f for f in functions if f["Properties"]["Handler"] == handler]
-    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    deployment = Deployment("scanfleet")
-    for logical, resource in resources.items():
-        if resource["Type"] == "AWS::DynamoDB::Table":
-            deployment.arns[f"{logical}.Arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
-    resolve = Resolver("scanfleet", deployment)
-    statements = []
+def remote_scan(trials: int = 2) -> dict[str, Any]:
+    """A grid of the fault tier's step-counting script, run on Batch, checkpointing every
+    3 steps (to S3, as the job role), with its own image (plan registers a job
+    definition)."""
+    return {
+        "strategy": "grid",
+        "command": "python steps.py",
+        "metric": {"name": "steps", "goal": "maximize"},
+        "image": IMAGE,
+        "execution": {"type": "remote", "max_worker": 2, "lease_seconds": 3},
+        "parameters": {
+            "steps": {"value": 7},
+            "every": {"value": 3},
+            "seed": {"values": list(range(trials))},
+        },  # fmt: skip
+    }
+
+
+def function_role(template: dict[str, Any], handler: str) -> str:
+    """The role name of the function whose handler is ``handler``."""
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::Function" and props["Handler"] == handler:
+            return role_name(STACK_NAME, props["Role"]["Fn::GetAtt"][0])
+    raise AssertionError(handler)
+
+
+def state_machine_role(template: dict[str, Any]) -> str:
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::StepFunctions::StateMachine":
+            return role_name(STACK_NAME, resource["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+    raise AssertionError("no state machine")
+
+
+def test_every_component_signs_as_its_role_and_the_template_allows_what_it_does(
+    cloud: Cloud, template: dict[str, Any]
+) -> None:
+    cloud.jobs.spot = SpotPlan(job_number=1, attempt=1, after_steps=4)
+    status, body = cloud.api("POST", "/scans", {"name": "enforced", "config": remote_scan()})
+    assert status == 201, body
+    scan_id = body["scan"]["scan_id"]
+    executions = cloud.wait_for_executions(timeout=90)
+    assert [e["status"] for e in executions] == ["SUCCEEDED"], cloud.jobs.logs()
+    trials = cloud.service.store.list_trials(scan_id)
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 2, cloud.jobs.logs()
+    assert cloud.invoke("lambdas.reaper.handler", {}) == {"scans_checked": 0, "requeued": 0}
+
+    allowed = cloud.authorized.by
+    assert {"dynamodb:PutItem", "states:StartExecution"} <= allowed(
+        function_role(template, "lambdas.api.handler")
+    )
+    plan = allowed(function_role(template, "lambdas.orchestration.plan"))
+    assert {"batch:DescribeJobDefinitions", "batch:RegisterJobDefinition"} <= plan
+    for handler in ("claim", "finish", "finalise"):
+        role = function_role(template, f"lambdas.orchestration.{handler}")
+        assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} & allowed(role), handler
+    assert "dynamodb:Scan" in allowed(function_role(template, "lambdas.reaper.handler"))
+    machine = allowed(state_machine_role(template))
+    assert {"lambda:InvokeFunction", "batch:SubmitJob", "batch:DescribeJobs"} <= machine
+    job = allowed(job_role_name(template))
+    assert {"s3:PutObject", "s3:GetObject"} <= job  # the Spot checkpoint, then its restore
+    # no session of one role did what only another's policy allows
+    assert not {"batch:RegisterJobDefinition", "states:StartExecution"} & job
+    assert "batch:SubmitJob" not in allowed(function_role(template, "lambdas.api.handler"))
+    every = {who.split("/")[1] for who, _, _ in cloud.authorized.checks if "assumed-role" in who}
+    assert every >= {function_role(template, f"lambdas.orchestration.{h}")
+                     for h in ("plan", "claim", "finish", "finalise")}  # fmt: skip
+
+
+def test_an_agent_signs_as_the_instance_profiles_role_and_a_role_without_the_grant_is_refused(
+    cloud: Cloud, template: dict[str, Any]
+) -> None:
+    status, body = cloud.api("POST", "/scans", {"name": "agents", "config": GRID})
+    assert status == 201
+    claim = f"/scans/{body['scan']['scan_id']}/trials/claim"
+    agent = cloud.identities.role_session(agent_role_name(template), "i-0abc123def4567890")
+    status, trial = cloud.api("POST", claim, {"worker_id": "i-0abc"}, caller=agent)
+    assert status == 200, trial
+    stranger = cloud.identities.role_session("some-other-role", "i-0fff")  # no policy at all
+    status, answer = cloud.api("POST", claim, {"worker_id": "i-0fff"}, caller=stranger)
+    assert status == 403 and "not authorized to perform: execute-api:Invoke" in answer["message"]
+
+
+def without(template: dict[str, Any], role: str, action: str) -> dict[str, Any]:
+    """The template with ``action`` taken out of every policy of the role ``role``."""
+    changed = copy.deepcopy(template)
+    resources = changed["Resources"]
+    [logical] = [k for k in resources if role_name(STACK_NAME, k) == role]
+    removed = 0
     for resource in resources.values():
         props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in props.get("Roles", []):
-            statements += resolve(props["PolicyDocument"]["Statement"])
-    return [s for s in map(_made_here, statements) if s["Resource"]]
+        if resource["Type"] != "AWS::IAM::Policy" or {"Ref": logical} not in props["Roles"]:
+            continue
+        for statement in props["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            removed += action in actions
+            statement["Action"] = [a for a in actions if a != action] or ["none:Nothing"]
+    assert removed, f"{role} has no {action} to take away"
+    return changed
 
 
-def _made_here(statement: dict[str, Any]) -> dict[str, Any]:
-    """The statement on what this test made (the table); resources of the stack this test
-    does not make (the bucket, the secret) are left out."""
-    listed = statement["Resource"]
-    listed = listed if isinstance(listed, list) else [listed]
-    return {**statement, "Resource": [r for r in listed if str(r).startswith(("arn:", "*"))]}
-
-
-def without(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    out = []
-    for statement in statements:
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-        out.append({**statement, "Action": [a for a in actions if a != action]})
-    return [s for s in out if s["Action"]]
-
-
-_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                     "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}  # fmt: skip
-
-
-def _dynamodb_checks(action: str, body: dict[str, Any]) -> list[tuple[str, str, str | None]]:
-    """What AWS authorizes for one DynamoDB request: (action, table, index) per table, a
-    transaction's items each by its own action (there is no TransactWriteItems action)."""
-    if action in ("TransactWriteItems", "TransactGetItems"):
-        items = [next(iter(item.items())) for item in body.get("TransactItems", [])]
-        return [(_TRANSACT_ACTIONS[kind], spec["TableName"], None) for kind, spec in items]
-    if action in ("BatchWriteItem", "BatchGetItem"):
-        return [(action, table, None) for table in body.get("RequestItems", {})]
-    return [(action, body.get("TableName", "*"), body.get("IndexName"))]
-
-
-@pytest.fixture
-def dynamodb_resources(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto 5.2.5 authorizes every action but S3's on the resource ``*``, so a policy on a
-    table's ARN (what the template grants) allows nothing: DynamoDB requests are checked
-    here against their table's (and index's) ARN, as AWS does."""
-    from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.access_control import IAMRequest
-
-    class DynamoDBRequest(IAMRequest):
-        def check_action_permitted(self, resource: str) -> None:
-            service, _, action = self._action.partition(":")
-            body = json.loads(self._body or b"{}")
-            for name, table, index in _dynamodb_checks(action, body):
-                arn = f"arn:aws:dynamodb:{self._region}:{self.account_id}:table/{table}"
-                self._action = f"{service}:{name}"
-                super().check_action_permitted(f"{arn}/index/{index}" if index else arn)
-
-    def authorize(self: Any, resource: str = "*") -> None:
-        self._authenticate_and_authorize_action(DynamoDBRequest, resource)
-
-    monkeypatch.setattr(DynamoHandler, "_authenticate_and_authorize_normal_action", authorize)
-
-
-@pytest.fixture
-def signed_as_role(dynamodb_resources: None) -> Iterator[Any]:
-    """``(statements) → a DynamoDB client signed by a session of a role with them``."""
-    with mock_aws():
-        create_table(boto3.client("dynamodb", region_name=REGION), TABLE)
-        iam, sts = boto3.client("iam"), boto3.client("sts", region_name=REGION)
-        made = iter(range(100))
-
-        def client(statements: list[dict[str, Any]]) -> Any:
-            name = f"ApiHandlerRole{next(made)}"
-            iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
-            document = {"Version": "2012-10-17", "Statement": statements}
-            iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(document))
-            creds = sts.assume_role(
-                RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}", RoleSessionName="api-fn"
-            )["Credentials"]
-            return boto3.client(
-                "dynamodb",
-                region_name=REGION,
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-            )
-
-        yield client
-
-
-def a_scan_through_its_life(service: ScanService) -> None:
-    owner = Tenant(ACCOUNT)
-    scan, _ = service.create_scan("perm", GRID, owner=owner)
-    trial = service.claim_next_trial(scan.scan_id, "w1", owner=owner)
-    assert trial is not None
-    service.heartbeat(trial.trial_id, owner=owner, worker_id="w1", attempt=1)
-    service.report(trial.trial_id, "loss", 1, 0.5, owner=owner)
-    service.complete(trial.trial_id, {"loss": 0.5}, owner=owner, attempt=1)
-    assert [s.scan_id for s in service.list_scans(owner=owner)] == [scan.scan_id]
-    service.summarize(scan.scan_id, owner=owner)
-    service.delete_scan(scan.scan_id, owner=owner)
-
-
-def test_the_api_roles_policy_from_the_template_runs_a_scans_life(
-    template: dict[str, Any], signed_as_role: Any
+def test_one_action_less_in_the_state_machines_policy_fails_the_run_with_access_denied(
+    template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    statements = role_statements(template, API_HANDLER)
-    service = ScanService(DynamoDBTrialStore(TABLE, client=signed_as_role(statements)))
-    with enable_iam_authentication():
-        a_scan_through_its_life(service)
+    crippled = without(template, state_machine_role(template), "batch:SubmitJob")
+    with running_cloud(crippled, tmp_path, monkeypatch) as cloud:
+        status, body = cloud.api("POST", "/scans", {"name": "denied", "config": remote_scan(1)})
+        assert status == 201, body
+        cloud.wait_for_executions(timeout=90)
+        scan_id = body["scan"]["scan_id"]
+        [trial] = cloud.service.store.list_trials(scan_id)
+        scan = cloud.service.store.get_scan(scan_id)
+    assert cloud.batch.submitted == 0
+    text = f"{trial.failure_reason} {scan.status_reason}"
+    assert "AccessDenied" in text and "batch:SubmitJob" in text, (trial, scan)
 
 
-def test_one_action_less_is_access_denied(template: dict[str, Any], signed_as_role: Any) -> None:
-    statements = without(role_statements(template, API_HANDLER), "dynamodb:UpdateItem")
-    service = ScanService(DynamoDBTrialStore(TABLE, client=signed_as_role(statements)))
-    with enable_iam_authentication(), pytest.raises(ClientError) as refused:
-        a_scan_through_its_life(service)
-    # moto answers DynamoDB's JSON protocol with IAM's XML error: botocore keeps the status
-    # as the code, the text says what was refused
-    text = str(refused.value)
-    assert "AccessDenied" in text and "not authorized to perform: dynamodb:UpdateItem" in text
+def test_one_action_less_in_the_job_roles_policy_fails_the_checkpoint_with_access_denied(
+    template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crippled = without(template, job_role_name(template), "s3:PutObject")
+    with running_cloud(crippled, tmp_path, monkeypatch) as cloud:
+        status, body = cloud.api("POST", "/scans", {"name": "denied", "config": remote_scan(1)})
+        assert status == 201, body
+        cloud.wait_for_executions(timeout=90)
+        [trial] = cloud.service.store.list_trials(body["scan"]["scan_id"])
+        logs = cloud.jobs.logs()
+    assert trial.state is not TrialState.COMPLETED, logs
+    assert "AccessDenied" in logs and "PutObject" in logs, logs
+
+
+def test_the_person_needs_the_documented_invoke_grant(cloud: Cloud) -> None:
+    bob = cloud.identities.user("bob")  # an IAM user of the account without the grant
+    status, answer = cloud.api("GET", "/scans", caller=bob)
+    assert status == 403 and "execute-api:Invoke" in answer["message"]
+    assert cloud.api("GET", "/scans")[0] == 200  # alice has it
+    assert boto3.client("sts", region_name=REGION).get_caller_identity()["Account"] == ACCOUNT
