@@ -15,11 +15,11 @@ from aws_lambda_powertools.utilities import parameters
 from scanfleet.tenancy import ENV_TENANTS
 
 from tests.cloud.deploy import ACCOUNT, REGION
-from tests.cloud.harness import Cloud, job_role_name
+from tests.cloud.harness import Cloud, agent_role_name, job_role_name
 
 OTHER = "210987654321"
 GRID = {"strategy": "grid", "metric": {"name": "loss"}, "parameters": {"a": {"values": [1, 2]}}}
-INSTANCE_ROLE = "gpu-agent-instance-role"
+INSTANCE = "i-0abc123def4567890"  # an agent's instance: its session name
 
 
 def created(cloud: Cloud) -> str:
@@ -30,7 +30,7 @@ def created(cloud: Cloud) -> str:
 
 def add_token(cloud: Cloud, label: str, value: Any) -> None:
     """A token added to the stack's secret (the authorizer reads it again)."""
-    [name] = [n for n in cloud.deployment.physical.values() if n.startswith("scanfleet-ApiTokens")]
+    [name] = [n for n in cloud.deployment.physical.values() if ":secret:scanfleet-ApiTokens" in n]
     client = boto3.client("secretsmanager", region_name=REGION)
     document = json.loads(client.get_secret_value(SecretId=name)["SecretString"])
     client.put_secret_value(SecretId=name, SecretString=json.dumps({**document, label: value}))
@@ -38,9 +38,9 @@ def add_token(cloud: Cloud, label: str, value: Any) -> None:
 
 
 def test_an_agents_instance_profile_runs_trials_and_its_script_holds_a_worker_token(
-    cloud: Cloud,
+    cloud: Cloud, template: Any
 ) -> None:
-    agent = cloud.identities.role_session(INSTANCE_ROLE, "i-0abc123def4567890")
+    agent = cloud.identities.role_session(agent_role_name(template), INSTANCE)
     scan_id = created(cloud)  # by alice, an IAM user of the account
     trials = []
     for worker in ("i-0abc", "i-0def"):
@@ -67,14 +67,24 @@ def test_an_agents_instance_profile_runs_trials_and_its_script_holds_a_worker_to
     assert cloud.api("GET", f"/scans/{scan_id}", token=cloud.token)[0] == 200
 
 
-def test_another_tenant_gets_404_through_the_api_lambda(cloud: Cloud, template: Any) -> None:
+def test_another_tenant_gets_404_through_the_api_lambda(
+    cloud: Cloud, template: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     scan_id = created(cloud)
     status, trial = cloud.api("POST", f"/scans/{scan_id}/trials/claim", {"worker_id": "w"})
     assert status == 200
+    # another account's job role: API Gateway refuses it (the API has no resource policy)
     foreign_job = cloud.identities.role_session(job_role_name(template), "job-1", account=OTHER)
     assert foreign_job.arn.startswith(f"arn:aws:sts::{OTHER}:assumed-role/")
+    status, answer = cloud.api("GET", f"/scans/{scan_id}", caller=foreign_job)
+    assert status == 403 and "execute-api:Invoke" in answer["message"]
+    # another tenant of this account, by a role mapped to it, and by a token of its own
+    role = agent_role_name(template)
+    mapping = {f"arn:aws:iam::{ACCOUNT}:role/{role}": "audio"}
+    monkeypatch.setenv(ENV_TENANTS, json.dumps(mapping))
+    audio_agent = cloud.identities.role_session(role, INSTANCE)
     add_token(cloud, "audio", {"token": "sf_audio_team_token", "tenant": "audio"})
-    for who in ({"caller": foreign_job}, {"token": "sf_audio_team_token"}):
+    for who in ({"caller": audio_agent}, {"token": "sf_audio_team_token"}):
         assert cloud.api("GET", f"/scans/{scan_id}", **who)[0] == 404  # type: ignore[arg-type]
         path = f"/trials/{trial['trial_id']}/heartbeat"
         heartbeat = {"worker_id": "w", "attempt": 1}
@@ -95,7 +105,7 @@ def test_an_unmapped_principal_gets_403(
     scan_id = created(cloud)
     job = cloud.identities.role_session(role, "job-2")
     assert cloud.api("GET", f"/scans/{scan_id}", caller=job)[1]["scan"]["owner"] == "vision"
-    agent = cloud.identities.role_session(INSTANCE_ROLE, "i-0abc123def4567890")
+    agent = cloud.identities.role_session(agent_role_name(template), INSTANCE)
     status, answer = cloud.api("GET", f"/scans/{scan_id}", caller=agent)
     assert status == 403 and answer["error"]["code"] == "forbidden"
     assert agent.arn in answer["error"]["message"] and ENV_TENANTS in answer["error"]["message"]
