@@ -37,7 +37,7 @@ from tests.cloud.deploy import ACCOUNT, IAM_API_ID, REGION
 from tests.cloud.iam_enforcement import Credentials, mint_role_session, permitted
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-STAGE = "prod"
+STAGE = "v1"  # the stage the stack deploys (infra/api.py)
 API_ID = IAM_API_ID
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 _TRUST = json.dumps(
@@ -211,6 +211,7 @@ class Gateway:
             {
                 "httpMethod": method,
                 "path": f"/{STAGE}{parts.path}",
+                "stage": STAGE,
                 "requestId": str(uuid.uuid4()),
                 "accountId": ACCOUNT,
                 "identity": caller.identity() if caller else _anonymous_identity(),
