@@ -7,28 +7,30 @@ Each patch is a context manager over ``pytest.MonkeyPatch`` and has its own test
   no-Docker Lambda only echoes its input).
 - :func:`batch_sync_casing` — Step Functions writes Batch parameters in PascalCase and
   answers in PascalCase; moto passes the ASL names to boto3 (``'JobDefinition'`` fails)
-  and reads ``JobId`` from a camelCase answer.
-- :func:`batch_jobs` — ``submit_job`` runs each attempt through a runner the test gives
-  (a real process), and settles the job from the job definition's retry strategy, as
-  Batch does: the first ``evaluateOnExit`` rule whose conditions all match decides, and
-  when none matches, Batch retries. A runner may answer that the job never ran (a job
-  queue's state-time limit cancelled it in RUNNABLE): FAILED, no attempts, its reason.
+  and reads ``JobId`` from a camelCase answer. It also enters
+  :func:`sync_job_ends_with_its_execution`: an execution stopped (or timed out) while its
+  ``.sync`` Batch task waits terminates the job through Batch's TerminateJob, signed as
+  the state machine, as AWS does with the role's ``batch:TerminateJob``; moto's loop just
+  stops polling and leaves the job running.
+- :func:`batch_jobs` (in ``moto_batch_jobs.py``, re-exported here) — ``submit_job``
+  runs each attempt through a runner the test gives (a real process), and settles the job
+  from the job definition's retry strategy, as Batch does: the first ``evaluateOnExit``
+  rule whose conditions all match decides, and when none matches, Batch retries. A runner
+  may answer that the job never ran (a job queue's state-time limit cancelled it in
+  RUNNABLE): FAILED, no attempts, its reason.
 - :func:`fast_polls` — the ``.sync`` poll interval (0.5 s) and Wait states are shortened.
 
 Not patched: a retried ``.sync`` task reuses its cancelled task token in moto (fails with
 ``States.Timeout``); the Batch tasks retry only a throttled SubmitJob, which no test
-provokes, so the tests never hit it. Nor does moto's Step Functions terminate the job of
-a stopped execution (AWS does, with the role's batch:TerminateJob); the tests cancel
-through the API, which terminates the scan's jobs itself.
+provokes, so the tests never hit it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import fnmatch
 import importlib
 import json
+import logging
 import os
 import threading
 import time
@@ -38,6 +40,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
+from tests.cloud.moto_batch_jobs import (
+    AttemptEnd,
+    BatchLedger,
+    JobAttemptRun,
+    Runner,
+    batch_jobs,
+    retry_decision,
+)
+
+__all__ = [
+    "ABORTED_TASK_REASON",
+    "AttemptEnd",
+    "BatchLedger",
+    "FakeLambdaContext",
+    "JobAttemptRun",
+    "LambdaCalls",
+    "Runner",
+    "batch_jobs",
+    "batch_sync_casing",
+    "fast_polls",
+    "lambda_dispatch",
+    "retry_decision",
+    "sync_job_ends_with_its_execution",
+]
 
 # ---- Lambda ------------------------------------------------------------------------------
 
@@ -138,10 +165,13 @@ def _recase_in_place(data: Any, first: Callable[[str], str]) -> None:
 
 
 @contextlib.contextmanager
-def batch_sync_casing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def batch_sync_casing(
+    monkeypatch: pytest.MonkeyPatch, *, terminate_on_stop: bool = True
+) -> Iterator[None]:
     """ASL ``JobName``/``ContainerOverrides.Environment[].Name`` → boto3 ``jobName`` …;
     Batch answers → PascalCase (``JobId``, ``Status``, ``Attempts``), as Step Functions
-    hands them to the state machine."""
+    hands them to the state machine. With ``terminate_on_stop`` (the default) a stopped
+    execution terminates its job (:func:`sync_job_ends_with_its_execution`)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_batch as module,
     )
@@ -156,218 +186,67 @@ def batch_sync_casing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     cls = module.StateTaskServiceBatch
     monkeypatch.setattr(cls, "_normalise_parameters", normalise_parameters, raising=False)
     monkeypatch.setattr(cls, "_normalise_response", normalise_response, raising=False)
-    yield
+    if terminate_on_stop:
+        with sync_job_ends_with_its_execution(monkeypatch):
+            yield
+    else:
+        yield
 
 
-# ---- Batch: jobs that really run ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AttemptEnd:
-    """How one attempt of a job ended."""
-
-    exit_code: int | None
-    status_reason: str = "Essential container in task exited"
-    reason: str | None = None  # the container's own reason (e.g. OutOfMemoryError)
-    # Batch cancelled the job before it ran (RUNNABLE past the queue's state-time limit):
-    # status_reason is the limit's reason, the job has no attempt
-    never_ran: bool = False
-
-
-@dataclass
-class JobAttemptRun:
-    """One attempt to run: what the runner gets."""
-
-    job_id: str
-    job_name: str
-    attempt: int  # 1-based
-    command: list[str]
-    environment: dict[str, str]
-    stopped: threading.Event  # set by TerminateJob
-
-
-Runner = Callable[[JobAttemptRun], AttemptEnd]
-
-
-def _matches(pattern: str | None, value: str | None) -> bool:
-    """Batch's patterns: exact, or a prefix ending with ``*``; an absent value is empty
-    (so ``onReason: "*"`` is the catch-all of AWS's own example)."""
-    if pattern is None:
-        return True
-    return fnmatch.fnmatchcase(value or "", pattern)
-
-
-def retry_decision(strategy: dict[str, Any] | None, end: AttemptEnd, attempt: int) -> bool:
-    """Whether Batch runs another attempt after this one (which did not exit 0)."""
-    strategy = strategy or {}
-    if attempt >= int(strategy.get("attempts", 1)):
-        return False
-    for rule in strategy.get("evaluateOnExit", []):
-        exit_code = None if end.exit_code is None else str(end.exit_code)
-        if (
-            _matches(rule.get("onExitCode"), exit_code)
-            and _matches(rule.get("onStatusReason"), end.status_reason)
-            and _matches(rule.get("onReason"), end.reason)
-        ):
-            return str(rule["action"]).upper() == "RETRY"
-    return True  # no rule matched: Batch retries
-
-
-@dataclass
-class BatchLedger:
-    """What ran: every attempt, and the most jobs running at once."""
-
-    attempts: list[tuple[str, int, AttemptEnd]] = field(default_factory=list)
-    images: set[str] = field(default_factory=set)  # of the jobs' definitions
-    queues: list[tuple[str, str]] = field(default_factory=list)  # (job name, queue name)
-    running: int = 0
-    max_running: int = 0
-    submitted: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _enter(self) -> None:
-        with self.lock:
-            self.running += 1
-            self.max_running = max(self.max_running, self.running)
-
-    def _leave(self, job_name: str, attempt: int, end: AttemptEnd) -> None:
-        with self.lock:
-            self.running -= 1
-            self.attempts.append((job_name, attempt, end))
-
-
-def _millis(moment: datetime.datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _environment(job: Any) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for source in (job.job_definition.container_properties or {}, job.container_overrides or {}):
-        for pair in source.get("environment") or []:
-            env[pair["name"]] = pair["value"]
-    env["AWS_BATCH_JOB_ID"] = job.job_id
-    return env
-
-
-def _run_attempts(job: Any, runner: Runner, ledger: BatchLedger) -> None:
-    strategy = job.job_definition.retry_strategy
-    command = list((job.container_overrides or {}).get("command") or [])
-    command = command or list((job.job_definition.container_properties or {}).get("command") or [])
-    stopped = threading.Event()
-    attempt, succeeded, end = 0, False, AttemptEnd(exit_code=None)
-    while True:
-        attempt += 1
-        job.job_started_at = datetime.datetime.now()
-        job._start_attempt()
-        env = {**_environment(job), "AWS_BATCH_JOB_ATTEMPT": str(attempt)}
-        run = JobAttemptRun(job.job_id, job.job_name, attempt, command, env, stopped)
-        ledger._enter()
-        watcher = threading.Thread(target=_watch_terminate, args=(job, stopped), daemon=True)
-        watcher.start()
-        try:
-            end = runner(run)
-        except Exception as exc:  # the runner broke: the attempt fails, the test sees it
-            end = AttemptEnd(exit_code=None, status_reason=f"runner error: {exc!r}")
-        ledger._leave(job.job_name, attempt, end)
-        if end.never_ran:
-            job.attempts.clear()
-            job.latest_attempt = None
-            job.job_stopped_reason = end.status_reason
-            stopped.set()
-            job._mark_stopped(success=False)
-            return
-        latest = job.latest_attempt
-        latest["container"]["exitCode"] = end.exit_code
-        if end.reason:
-            latest["container"]["reason"] = end.reason
-        latest["statusReason"] = end.status_reason
-        latest["stoppedAt"] = _millis(datetime.datetime.now())
-        if job.stop:
-            break
-        if end.exit_code == 0:
-            succeeded = True
-            break
-        if not retry_decision(strategy, end, attempt):
-            break
-    stopped.set()
-    if not job.stop:
-        job.job_stopped_reason = end.status_reason
-    job.exit_code = end.exit_code
-    job.latest_attempt = None  # its stop time is already written
-    job._mark_stopped(success=succeeded)
-
-
-def _watch_terminate(job: Any, stopped: threading.Event) -> None:
-    while not stopped.wait(0.05):
-        if job.stop:
-            stopped.set()
-            return
+# What AWS writes on the job (seen on AWS, quoted in the answers to "What happens when I stop
+# an execution in AWS Step Functions?" on Stack Overflow); Step Functions' documentation
+# gives no text, only the role's batch:TerminateJob ("IAM policies for AWS Batch").
+ABORTED_TASK_REASON = (
+    "The Task state in AWS Step Functions execution [{execution}] which was managing this "
+    "resource was aborted"
+)
 
 
 @contextlib.contextmanager
-def batch_jobs(monkeypatch: pytest.MonkeyPatch, runner: Runner) -> Iterator[BatchLedger]:
-    """``SubmitJob`` queues the job and runs its attempts on a thread through ``runner``;
-    ``DescribeJobs`` shows RUNNING, then SUCCEEDED or FAILED with every attempt;
-    ``TerminateJob`` sets the attempt's ``stopped`` event."""
-    from moto.batch.exceptions import ClientException
-    from moto.batch.models import Job
-    from moto.batch_simple.models import BatchSimpleBackend
+def sync_job_ends_with_its_execution(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An execution stopped or timed out while a ``batch:submitJob.sync`` task of it waits
+    terminates that job: Batch's TerminateJob with :data:`ABORTED_TASK_REASON`, through a
+    client of moto's ``boto_client_for`` (looked up when called, so a patch that signs it
+    as the state machine's role applies). moto's own loop only stops polling."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as module,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+    from moto.stepfunctions.parser.asl.utils import boto_client
 
-    ledger = BatchLedger()
-    threads: list[threading.Thread] = []
+    cls = module.StateTaskServiceBatch
+    wait_for_job = cls._eval_integration_pattern
 
-    def submit_job(
-        self: Any,
-        job_name: str,
-        job_def_id: str,
-        job_queue: str,
-        array_properties: dict[str, Any],
-        depends_on: Any = None,
-        container_overrides: dict[str, Any] | None = None,
-        eks_properties_override: Any = None,
-        timeout: Any = None,
-        parameters: Any = None,
-        tags: Any = None,
-    ) -> tuple[str, str, str]:
-        job_def = self.get_job_definition(job_def_id)
-        if job_def is None:
-            raise ClientException(f"Job definition {job_def_id} does not exist")
-        queue = self.get_job_queue(job_queue)
-        if queue is None:
-            raise ClientException(f"Job queue {job_queue} does not exist")
-        job = Job(
-            job_name,
-            job_def,
-            queue,
-            self.backend,
-            log_backend=self.logs_backend,
-            container_overrides=container_overrides,
-            eks_properties_override=eks_properties_override,
-            depends_on=depends_on,
-            all_jobs=self.backend._jobs,
-            timeout=timeout,
-            array_properties=array_properties or {},
-            parameters=parameters,
-            tags=tags,
-        )
-        self.backend._jobs[job.job_id] = job
-        with ledger.lock:
-            ledger.submitted += 1
-            ledger.images.add(str((job_def.container_properties or {}).get("image")))
-            ledger.queues.append((job_name, queue.name))
-        thread = threading.Thread(
-            target=_run_attempts, args=(job, runner, ledger), name=f"batch-{job_name}", daemon=True
-        )
-        threads.append(thread)
-        thread.start()
-        return job_name, job.job_id, job.arn
+    def eval_integration_pattern(self: Any, env: Any, **parts: Any) -> None:
+        submitted = env.stack[-1]  # SubmitJob's answer, which moto's wait pops
+        try:
+            wait_for_job(self, env, **parts)
+        finally:
+            aborted = isinstance(env.program_state(), (ProgramStopped, ProgramTimedOut))
+            if aborted and self.resource.condition == ResourceCondition.Sync:
+                execution = env.states.context_object.context_object_data["Execution"]["Id"]
+                batch = boto_client.boto_client_for(
+                    region=parts["resource_runtime_part"].region,
+                    service="batch",
+                    state_credentials=parts["state_credentials"],
+                )
+                _terminate(batch, submitted["JobId"], execution)
 
-    monkeypatch.setattr(BatchSimpleBackend, "submit_job", submit_job)
+    monkeypatch.setattr(cls, "_eval_integration_pattern", eval_integration_pattern)
+    yield
+
+
+def _terminate(batch: Any, job_id: str, execution: str) -> None:
+    """The execution has already ended: a refused TerminateJob can only be logged."""
+    from botocore.exceptions import ClientError
+
     try:
-        yield ledger
-    finally:
-        for thread in threads:
-            thread.join(timeout=30)
+        batch.terminate_job(jobId=job_id, reason=ABORTED_TASK_REASON.format(execution=execution))
+    except ClientError as exc:
+        logging.getLogger(__name__).warning("TerminateJob %s after %s: %s", job_id, execution, exc)
 
 
 # ---- time --------------------------------------------------------------------------------

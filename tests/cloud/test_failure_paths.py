@@ -1,7 +1,8 @@
 """The state machine's failure paths, run for real in moto: a lane whose claim breaks ends
 alone, a throttled DynamoDB transaction is retried, a job cancelled while RUNNABLE puts
-its trial back without an error, and with the On-Demand fallback the trial's next job
-goes to the On-Demand queue."""
+its trial back without an error, with the On-Demand fallback the trial's next job goes to
+the On-Demand queue, and an execution stopped mid-run terminates its job (revive then
+resumes the trial from its checkpoint)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from scanfleet.records import ScanStatus, TrialState
 from tests.cloud import handlers_for_tests
 from tests.cloud.deploy import REGION
 from tests.cloud.harness import Cloud, count_history, execution_history, running_cloud
-from tests.cloud.test_remote_scan import TRIALS, remote_scan, wait_until
+from tests.cloud.test_remote_scan import EVERY, TRIALS, remote_scan, wait_until
 
 CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 
@@ -198,3 +199,56 @@ def test_with_the_fallback_a_trial_whose_spot_job_got_no_capacity_runs_on_demand
     others = [queue for name, queue in cloud.batch.queues if name != moved.trial_id]
     assert others and all("OnDemand" not in q for q in others)  # the rest stay on Spot
     assert visits(execution).get("RunTrialOnDemand") == 1
+
+
+def test_an_execution_stopped_mid_run_terminates_its_job_and_revive_resumes_the_trial(
+    cloud: Cloud,
+) -> None:
+    config = remote_scan(max_worker=1)
+    config["parameters"]["steps"] = {"value": 150}  # ~8 s: still running at the stop
+    config["parameters"]["seed"] = {"values": [0]}
+    _, body = cloud.api("POST", "/scans", {"name": "stopped", "config": config})
+    scan_id = body["scan"]["scan_id"]
+    wait_until(lambda: len(cloud.jobs.ledger.lines()) >= EVERY, 60, "a trial's first steps")
+    (execution,) = cloud.wait_for_executions_started()
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn.stop_execution(executionArn=execution, error="Test.Stop", cause="stopped mid-run")
+
+    # Step Functions terminated the job with the state machine's role (AWS's reason text)
+    batch = boto3.client("batch", region_name=REGION)
+
+    def failed() -> list[dict[str, Any]]:
+        queue = cloud.deployment.job_queue_arn
+        return batch.list_jobs(jobQueue=queue, jobStatus="FAILED")["jobSummaryList"]
+
+    wait_until(failed, 15, "the job's end")
+    (job,) = batch.describe_jobs(jobs=[j["jobId"] for j in failed()])["jobs"]
+    (trial,) = cloud.service.store.list_trials(scan_id)
+    assert (job["jobName"], job["status"]) == (trial.trial_id, "FAILED")
+    assert job["statusReason"] == (
+        f"The Task state in AWS Step Functions execution [{execution}] which was managing "
+        "this resource was aborted"
+    )
+    # its process got SIGTERM and ended as the worker ends an interrupted trial: exit 75
+    assert [(n, end.exit_code) for _, n, end in cloud.batch.attempts] == [(1, 75)]
+    assert max(cloud.jobs.steps_of(trial.trial_id)) < 149  # stopped, not finished
+    # moto ends the stopped execution FAILED (States.Runtime); AWS says ABORTED
+    assert [e["status"] for e in cloud.wait_for_executions(timeout=30)] in (["ABORTED"], ["FAILED"])
+    # the worker put its trial back itself, as a preemption, with a checkpoint
+    assert trial.state is TrialState.QUEUED
+    assert (trial.attempt, trial.preemptions, trial.errors) == (1, 1, 0)
+    assert trial.failure_reason == "worker stopped by SIGTERM"
+    assert trial.checkpoint is not None and trial.checkpoint.step >= EVERY
+    stopped_at = trial.checkpoint.step
+    assert cloud.service.store.get_scan(scan_id).status is ScanStatus.RUNNING
+
+    # the scan still runs, without an execution: revive starts one, the trial resumes
+    assert cloud.invoke("lambdas.orchestration.revive", {}) == {"restarted": [scan_id]}
+    assert [e["status"] for e in cloud.wait_for_executions(timeout=90)].count("SUCCEEDED") == 1
+    (trial,) = cloud.service.store.list_trials(scan_id)
+    assert (trial.state, trial.attempt) == (TrialState.COMPLETED, 2), cloud.jobs.logs()
+    resumed = [step for _, attempt, step in cloud.jobs.ledger.lines() if attempt == 2]
+    assert resumed == list(range(stopped_at, 150))  # from the checkpoint the SIGTERM saved
+    assert cloud.jobs.ledger.repeats() == 0
+    assert cloud.service.store.get_scan(scan_id).status is ScanStatus.COMPLETED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -56,12 +57,17 @@ def _invoke(name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     return answer, json.loads(answer["Payload"].read())
 
 
-def _run(definition: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
+def _start(definition: dict[str, Any]) -> str:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     arn = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE_ARN
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    return sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+
+
+def _run(definition: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    execution = _start(definition)
     deadline = time.monotonic() + timeout
     while True:
         described = sfn.describe_execution(executionArn=execution)
@@ -272,6 +278,72 @@ def test_without_the_casing_patch_the_sync_task_fails_on_job_definition(
     with moto_patches.batch_jobs(monkeypatch, lambda run: AttemptEnd(0)):
         execution = _run(_submit_sync_machine(queue, definition))
     assert execution["status"] == "FAILED"  # why the patch exists
+
+
+def _end_while_its_job_runs(
+    monkeypatch: pytest.MonkeyPatch, *, terminate_on_stop: bool = True, timeout: int = 0
+) -> tuple[str, dict[str, Any]]:
+    """Stop an execution (or let it time out after ``timeout`` s) while its ``.sync`` task's
+    job runs: the execution's ARN, and the job as Batch describes it once it ended, or
+    after two seconds (then ended by hand)."""
+    started, runs = threading.Event(), []
+
+    def runner(run: JobAttemptRun) -> AttemptEnd:
+        runs.append(run)
+        started.set()
+        run.stopped.wait(30)
+        return AttemptEnd(143)
+
+    queue, definition = _batch_setup()
+    machine = _submit_sync_machine(queue, definition) | (
+        {"TimeoutSeconds": timeout} if timeout else {}
+    )
+    batch = boto3.client("batch", region_name=REGION)
+    with (
+        moto_patches.batch_sync_casing(monkeypatch, terminate_on_stop=terminate_on_stop),
+        moto_patches.batch_jobs(monkeypatch, runner),
+        moto_patches.fast_polls(monkeypatch),
+    ):
+        execution = _start(machine)
+        assert started.wait(10), "the job never ran"
+        if not timeout:
+            boto3.client("stepfunctions", region_name=REGION).stop_execution(executionArn=execution)
+        job = _settled(runs[0].job_id, timeout=timeout + 2)
+        batch.terminate_job(jobId=runs[0].job_id, reason="the test is over")
+    return execution, job
+
+
+def _aborted(execution: str) -> str:
+    return (
+        f"The Task state in AWS Step Functions execution [{execution}] which was managing "
+        "this resource was aborted"
+    )
+
+
+def test_a_stopped_execution_terminates_the_job_its_sync_task_waits_on(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execution, job = _end_while_its_job_runs(monkeypatch)
+    assert (job["status"], job["statusReason"]) == ("FAILED", _aborted(execution))
+    assert len(job["attempts"]) == 1  # a terminated job is not retried
+
+
+def test_a_timed_out_execution_terminates_its_job_too(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execution, job = _end_while_its_job_runs(monkeypatch, timeout=1)
+    assert (job["status"], job["statusReason"]) == ("FAILED", _aborted(execution))
+    described = boto3.client("stepfunctions", region_name=REGION).describe_execution(
+        executionArn=execution
+    )
+    assert described["status"] == "TIMED_OUT"
+
+
+def test_without_the_patch_the_job_of_a_stopped_execution_runs_on(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, job = _end_while_its_job_runs(monkeypatch, terminate_on_stop=False)
+    assert job["status"] not in ("SUCCEEDED", "FAILED")  # still running: why the patch exists
 
 
 # ---- time --------------------------------------------------------------------------------
