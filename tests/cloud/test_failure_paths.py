@@ -18,8 +18,14 @@ from scanfleet.cloud import LaneSettings
 from scanfleet.records import ScanStatus, TrialState
 
 from tests.cloud import handlers_for_tests
-from tests.cloud.deploy import REGION
-from tests.cloud.harness import Cloud, count_history, execution_history, running_cloud
+from tests.cloud.deploy import ACCOUNT, REGION
+from tests.cloud.harness import (
+    Cloud,
+    count_history,
+    execution_history,
+    running_cloud,
+    state_machine_role_arn,
+)
 from tests.cloud.test_remote_scan import EVERY, TRIALS, remote_scan, wait_until
 
 CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
@@ -202,7 +208,7 @@ def test_with_the_fallback_a_trial_whose_spot_job_got_no_capacity_runs_on_demand
 
 
 def test_an_execution_stopped_mid_run_terminates_its_job_and_revive_resumes_the_trial(
-    cloud: Cloud,
+    cloud: Cloud, template: dict[str, Any]
 ) -> None:
     config = remote_scan(max_worker=1)
     config["parameters"]["steps"] = {"value": 150}  # ~8 s: still running at the stop
@@ -230,6 +236,13 @@ def test_an_execution_stopped_mid_run_terminates_its_job_and_revive_resumes_the_
         f"The Task state in AWS Step Functions execution [{execution}] which was managing "
         "this resource was aborted"
     )
+    machine_role = state_machine_role_arn(template).rsplit("/", 1)[1]
+    terminated = ("batch:TerminateJob", f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job['jobId']}")
+    assert terminated in {
+        (action, resource)
+        for who, action, resource in cloud.authorized.checks
+        if f":assumed-role/{machine_role}/" in who
+    }
     # its process got SIGTERM and ended as the worker ends an interrupted trial: exit 75
     assert [(n, end.exit_code) for _, n, end in cloud.batch.attempts] == [(1, 75)]
     assert max(cloud.jobs.steps_of(trial.trial_id)) < 149  # stopped, not finished
