@@ -43,7 +43,9 @@ from scanfleet.cloud._history import (
 )
 from scanfleet.cloud._jobdefs import JobDefinitions
 from scanfleet.cloud._payload import ExecutionInput, Lane, LaneAction, Plan
-from scanfleet.records import ScanStatus, TrialRecord, TrialState
+from scanfleet.config import ScanConfig
+from scanfleet.errors import ConflictError
+from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState
 from scanfleet.service import ScanFinishedError, ScanService
 from scanfleet.store import ScanNotFoundError
 
@@ -315,12 +317,34 @@ class LaneTasks:
         if scan.status is not ScanStatus.RUNNING or not is_remote(scan):
             return False
         self.service.reclaim_stale(scan_id, owner=scan.owner)
+        self._release_unstarted(scan, execution_arn.rsplit(":", 1)[-1])
         # named after the execution it replaces: two revives that both saw it stopped start
         # the same execution once (ListExecutions may lag behind a start)
         if self.executions.restart(scan, replacing=execution_arn) is None:
             return False
         log.warning("scan %s had no running execution; restarted it", scan_id)
         return True
+
+    def _release_unstarted(self, scan: ScanRecord, execution_name: str) -> None:
+        """Re-queue the trials the stopped execution's lanes claimed whose job never ran:
+        Step Functions terminated it while RUNNABLE (or the stop came between claim and
+        submit), so no worker will settle them, and they still hold the start lease (an
+        hour), which a job's first heartbeat would have cut to the scan's lease. A job
+        that did run re-queues its own trial when terminated."""
+        lease = ScanConfig.model_validate(scan.config).execution.lease_seconds
+        holders, now = f"{execution_name}/lane-", time.time()
+        running = frozenset({TrialState.RUNNING})
+        for trial in self.service.list_trials(scan.scan_id, owner=scan.owner, states=running):
+            unstarted = (trial.lease_expires_at or 0.0) > now + lease
+            if unstarted and (trial.worker_id or "").startswith(holders):
+                with contextlib.suppress(ConflictError):  # its job took it after all
+                    self.service.fail(
+                        trial.trial_id,
+                        f"execution {execution_name} stopped before the trial's job started",
+                        owner=scan.owner,
+                        attempt=trial.attempt,
+                        preempted=True,
+                    )
 
 
 def describe_task_error(error: Mapping[str, Any]) -> str:

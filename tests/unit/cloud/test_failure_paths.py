@@ -199,3 +199,31 @@ def _answer(body: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 
     http = AWSResponse("https://states.us-east-1.amazonaws.com", 200, {}, None)
     return http, {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+
+def test_revive_puts_back_the_trials_whose_job_never_started_and_leaves_a_running_one(
+    world: World,
+) -> None:
+    """The stopped execution's lanes claimed two trials; Step Functions terminated their
+    jobs. One job had started (its heartbeat cut the start lease to the scan's lease, and
+    on SIGTERM it re-queues its trial itself); the other never left RUNNABLE: nothing will
+    ever settle it, and revive must not leave it waiting out the hour-long start lease."""
+    scan = world.scan()
+    arn = world.start_execution(scan)
+    name = arn.rsplit(":", 1)[-1]
+    unstarted, started = (
+        world.tasks.claim(world.lane(scan, lane, execution=name)) for lane in (0, 1)
+    )
+    assert unstarted.trial_id and started.trial_id
+    world.service.heartbeat(
+        started.trial_id, owner=OWNER, worker_id=f"{name}/lane-1", attempt=started.attempt
+    )
+    world.sfn.stop_execution(executionArn=arn)
+
+    assert world.tasks.revive().restarted == [scan.scan_id]
+
+    back = world.service.get_trial(unstarted.trial_id, owner=OWNER)
+    assert (back.state, back.preemptions, back.errors) == (TrialState.QUEUED, 1, 0)
+    assert "stopped before the trial's job started" in (back.failure_reason or "")
+    still = world.service.get_trial(started.trial_id, owner=OWNER)
+    assert still.state is TrialState.RUNNING  # its job's own SIGTERM path settles it
