@@ -13,10 +13,12 @@ than those reads only returns a lower sequence (the next call reads from there).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from scanfleet.errors import StoreBusyError
 from scanfleet.records import TrialRecord
 from scanfleet.store._base import TrialChanges
 from scanfleet.store.dynamodb_layout import TRIAL_PREFIX, Attr
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 _INDEX_READS = 8  # reads of the index while it lags the counter
 _LAG_WAIT_S = 0.02  # the first wait for the index (doubled after each read)
 _BATCH = 100  # BatchGetItem's limit
+_IDLE_ROUNDS = 8  # BatchGetItem rounds in a row that read nothing before giving up
+_BACKOFF_CAP_S = 1.0  # the longest wait before asking again for unprocessed keys
 
 
 def change_seq_of(scan_item: dict[str, Any]) -> int:
@@ -95,16 +99,50 @@ def _changed_items(store: DynamoDBTrialStore, scan_id: str, seq: int) -> list[di
 
 
 def _batch_get(store: DynamoDBTrialStore, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for start in range(0, len(keys), _BATCH):
+    """The items of ``keys`` that exist, each once, read consistently a hundred at a time.
+
+    A key may come twice: an index read page by page meets an item again when a write
+    moves it to a later place meanwhile (the ``changes`` index, whose sort key is the
+    trial's last change). BatchGetItem refuses a request whose keys repeat
+    (ValidationException "Provided list of item keys contains duplicates"), so each key
+    is asked for once, in its first place; callers that want an item per key find it by
+    its key (``_items_of``). Keys DynamoDB leaves unprocessed (throttling, its 16 MB
+    answer) are asked again after a jittered wait that doubles each round, up to
+    ``_BACKOFF_CAP_S``; after ``_IDLE_ROUNDS`` rounds in a row that read nothing,
+    StoreBusyError (503: the caller retries later).
+    """
+    unique = list({_identity(key): key for key in keys}.values())  # first places kept
+    for start in range(0, len(unique), _BATCH):
         request: dict[str, Any] = {
-            store.table: {"Keys": keys[start : start + _BATCH], "ConsistentRead": True}
+            store.table: {"Keys": unique[start : start + _BATCH], "ConsistentRead": True}
         }
+        idle = rounds = 0
         while request:
             answer = store.client.batch_get_item(RequestItems=request)
-            yield from answer.get("Responses", {}).get(store.table, [])
+            items = answer.get("Responses", {}).get(store.table, [])
+            yield from items
             request = answer.get("UnprocessedKeys") or {}
             if request:
-                time.sleep(_LAG_WAIT_S)
+                idle = 0 if items else idle + 1
+                if idle >= _IDLE_ROUNDS:
+                    left = len(request[store.table]["Keys"])
+                    raise StoreBusyError(
+                        f"DynamoDB left {left} keys of a BatchGetItem unprocessed "
+                        f"{idle} times in a row; retry",
+                        details={"unprocessed_keys": left},
+                    )
+                wait = min(_BACKOFF_CAP_S, _LAG_WAIT_S * 2**rounds)
+                time.sleep(random.uniform(wait / 2, wait))
+                rounds += 1
+
+
+def _identity(key: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """A key as a hashable value: its attributes' names, types and values."""
+    return tuple(
+        sorted(
+            (name, kind, str(value)) for name, typed in key.items() for kind, value in typed.items()
+        )
+    )
 
 
 def _all_trial_items(store: DynamoDBTrialStore, scan_id: str) -> Iterator[dict[str, Any]]:

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from scanfleet.records import TrialState
 from scanfleet.store import LAYOUT, DynamoDBTrialStore, SQLiteTrialStore, _dynamodb_changes
@@ -91,3 +92,33 @@ def test_a_stale_sequence_in_one_process_costs_a_retry_not_a_lost_change(
     other.finish_trial(trials[2].trial_id, TrialState.FAILED, now=NOW)  # other thinks 4
     changes = one.trials_changed_since(scan.scan_id, 3)
     assert changes.seq == 6 and len(changes.trials) == 3
+
+
+def test_a_trial_that_changes_between_index_pages_is_read_once(dynamodb_client: Any) -> None:
+    """The ``changes`` index is read page by page, and a trial that changes meanwhile moves
+    to a later place in it: the reader meets it twice. BatchGetItem refuses a request whose
+    keys repeat (ValidationException "Provided list of item keys contains duplicates"), so
+    the store asks for each key once and answers each trial once."""
+    store = DynamoDBTrialStore(TABLE, client=dynamodb_client, page_size=1)
+    elsewhere = DynamoDBTrialStore(TABLE, client=boto3.client("dynamodb", region_name="us-east-1"))
+    scan, _ = store.create_scan(a_scan())
+    a, b = a_trial(scan, 0), a_trial(scan, 1)
+    store.insert_trial(a)  # 1
+    store.insert_trial(b)  # 2
+    pages: list[dict[str, Any]] = []
+
+    def between_pages(params: dict[str, Any], **_: Any) -> None:
+        if params.get("IndexName") == LAYOUT.changes.name:
+            pages.append(params)
+            if len(pages) == 2:  # a has been listed: another writer changes it (3)
+                elsewhere.set_trial_tags(a.trial_id, {"seen": "twice"})
+
+    event = "before-parameter-build.dynamodb.Query"
+    dynamodb_client.meta.events.register(event, between_pages, unique_id="between-pages")
+    try:
+        changes = store.trials_changed_since(scan.scan_id, 0)
+    finally:
+        dynamodb_client.meta.events.unregister(event, unique_id="between-pages")
+    assert len(pages) >= 3  # a, b, then a again at its new place
+    assert [t.trial_id for t in changes.trials] == [a.trial_id, b.trial_id]
+    assert changes.seq == 3 and changes.trials[0].tags == {"seen": "twice"}
