@@ -15,7 +15,9 @@ A **tenant** owns scans. Every caller is resolved to one before a use case runs:
 Scans stored before tenancy keep their ``owner`` field: an ARN there is read as the tenant
 that ARN maps to now (:meth:`TenantMap.owner_tenant`), anything else (``tok-<hash>``, a
 tenant id) as it is; a caller whose token had that ``tok-<hash>`` id carries it as
-:attr:`Tenant.former` and still reaches those scans.
+:attr:`Tenant.former` and still reaches those scans. The store lists an ARN-owned scan
+under that ARN until the service's first listing moves it to the tenant the ARN maps to
+(``Scans.relist_arn_owned_scans``; the stored ``owner`` stays), so ``GET /scans`` shows it.
 """
 
 from __future__ import annotations

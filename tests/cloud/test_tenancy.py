@@ -2,7 +2,8 @@
 Lambda with the ``requestContext`` API Gateway builds after SigV4 (an IAM user, role
 sessions of the job role and of an agent's instance profile) or after the REAL token
 authorizer; nothing names the owner. Another tenant gets 404, an unmapped caller 403, and
-a trial script's worker token reaches its own trial only."""
+a trial script's worker token reaches its own trial only. A scan stored before tenancy
+(owned, and listed, by its creator's ARN) is listed for the tenant that ARN maps to."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from scanfleet.store import LAYOUT
 from scanfleet.tenancy import ENV_TENANTS
 
 from tests.cloud.deploy import ACCOUNT, REGION
@@ -109,3 +111,36 @@ def test_an_unmapped_principal_gets_403(
     status, answer = cloud.api("GET", f"/scans/{scan_id}", caller=agent)
     assert status == 403 and answer["error"]["code"] == "forbidden"
     assert agent.arn in answer["error"]["message"] and ENV_TENANTS in answer["error"]["message"]
+
+
+def owner_index_key(cloud: Cloud, scan_id: str) -> str:
+    """What ``list_scans`` finds the scan item by (the owner index's partition key)."""
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=cloud.deployment.table_name, Key=LAYOUT.scan_key(scan_id), ConsistentRead=True
+    )["Item"]
+    return str(item[LAYOUT.owner.partition_key]["S"])
+
+
+def test_a_scan_stored_before_tenancy_is_listed_for_the_tenant_its_arn_maps_to(
+    cloud: Cloud, template: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    role = agent_role_name(template)
+    monkeypatch.setenv(ENV_TENANTS, json.dumps({f"arn:aws:iam::{ACCOUNT}:role/{role}": "audio"}))
+    # written as the API wrote it before tenancy: the service's create_scan with the
+    # caller's userArn as the owner (the store writes it as owner and owner-index key)
+    before, _ = cloud.service.create_scan("before tenancy", GRID, owner=cloud.person.arn)
+    assert owner_index_key(cloud, before.scan_id) == cloud.person.arn
+    since = created(cloud)  # alice's tenant: the account
+    for who in ({}, {"token": cloud.token}):  # alice, and the account's default token
+        status, body = cloud.api("GET", "/scans", **who)  # type: ignore[arg-type]
+        assert status == 200, body
+        assert [s["scan_id"] for s in body["scans"]] == [since, before.scan_id]  # was [since]
+    assert owner_index_key(cloud, before.scan_id) == ACCOUNT  # listed under its tenant now
+    status, body = cloud.api("GET", f"/scans/{before.scan_id}")
+    assert status == 200 and body["scan"]["owner"] == cloud.person.arn  # the record as stored
+    job = cloud.identities.role_session(job_role_name(template), "job-3")  # the account's job
+    status, body = cloud.api("GET", "/scans?status=RUNNING", caller=job)
+    assert [s["scan_id"] for s in body["scans"]] == [since, before.scan_id]
+    audio = cloud.identities.role_session(role, INSTANCE)  # another tenant of the account
+    assert cloud.api("GET", "/scans", caller=audio)[1]["scans"] == []
+    assert cloud.api("GET", f"/scans/{before.scan_id}", caller=audio)[0] == 404

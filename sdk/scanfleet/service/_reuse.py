@@ -35,7 +35,7 @@ def check_earlier_scans(
     varied = [n for n, spec in config.parameters.items() if not isinstance(spec, ConstantParam)]
     if owns is None:
         owns = lambda scan: scan.owner == owner  # noqa: E731
-    by_name = _NewestByName(store, owner)
+    by_name = _NewestByName(store, owner, owns)
     problems = []
     resolved: dict[str, list[str]] = {}
     for field in ("reuse_from", "warm_start_from"):
@@ -72,18 +72,22 @@ def _owned_scan(
 
 
 class _NewestByName:
-    """The owner's newest scan of each name, listed once and only when a name is asked."""
+    """The owner's newest scan of each name, listed once and only when a name is asked
+    (a scan listed under the owner that ``owns`` denies, such as one whose ARN the tenant
+    mapping gave to another tenant since it was listed, is left out)."""
 
-    def __init__(self, store: TrialStore, owner: str) -> None:
+    def __init__(self, store: TrialStore, owner: str, owns: Callable[[ScanRecord], bool]) -> None:
         self.store = store
         self.owner = owner
+        self.owns = owns
         self._newest: dict[str, ScanRecord] | None = None
 
     def get(self, name: str) -> ScanRecord | None:
         if self._newest is None:
             self._newest = {}
             for scan in self.store.list_scans(self.owner):  # newest first
-                self._newest.setdefault(scan.name, scan)
+                if self.owns(scan):
+                    self._newest.setdefault(scan.name, scan)
         return self._newest.get(name)
 
 

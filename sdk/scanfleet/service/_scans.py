@@ -5,6 +5,7 @@ and stops."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,8 @@ class Scans:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self._relisted = False  # scans stored before tenancy listed under their tenants
+        self._relisting = threading.Lock()
 
     def create_scan(
         self,
@@ -62,7 +65,10 @@ class Scans:
         if isinstance(owner, TrialGrant):
             raise PermissionDeniedError("a worker token cannot create scans")
         owns = partial(self.ctx.owns, owner=owner)
-        cfg = check_earlier_scans(store, load_config(config), owner, owns)  # names → ids
+        cfg = load_config(config)
+        if cfg.reuse_from or cfg.warm_start_from:  # named: found among the owner's scans
+            self.relist_arn_owned_scans()
+        cfg = check_earlier_scans(store, cfg, owner, owns)  # names → ids
         scan = ScanRecord(
             scan_id=new_scan_id(),
             name=name,
@@ -128,15 +134,52 @@ class Scans:
         status: ScanStatus | None = None,
         tag: tuple[str, str] | None = None,
     ) -> list[ScanRecord]:
+        """The owner's scans, newest first: those listed under its tenant (scans stored
+        before tenancy under an ARN included, once :meth:`relist_arn_owned_scans` ran; it
+        runs at the first listing) and under its former token id. A scan listed there
+        that the owner no longer owns (the mapping moved its ARN since) is left out, and
+        listed under its tenant now."""
         if isinstance(owner, TrialGrant):
             return []
-        store = self.ctx.store
-        scans = store.list_scans(str(owner), status=status, tag=tag)
+        self.relist_arn_owned_scans()
         former = owner.former if isinstance(owner, Tenant) else None
+        scans = []
+        for listed_as in [str(owner)] if former is None else [str(owner), former]:
+            for scan in self.ctx.store.list_scans(listed_as, status=status, tag=tag):
+                if self.ctx.owns(scan, owner):
+                    scans.append(scan)
+                else:
+                    tenant = self.ctx.tenants.owner_tenant(scan.owner)
+                    list_as = scan.owner if tenant is None else tenant
+                    self.ctx.store.relist_scan(scan.scan_id, listed_as=listed_as, list_as=list_as)
         if former is not None:  # the caller's scans from before tenancy
-            scans += store.list_scans(former, status=status, tag=tag)
             scans.sort(key=lambda scan: (scan.created_at, scan.scan_id), reverse=True)
         return scans
+
+    def relist_arn_owned_scans(self) -> int:
+        """List the scans stored before tenancy under their tenants, once per service.
+
+        Such a scan's stored owner, which the store lists it under, is its creator's IAM
+        ARN; it is moved to the tenant that ARN maps to now (``TenantMap.owner_tenant``,
+        the rule that already lets the tenant get it by id), so ``GET /scans`` lists it.
+        Only the listing key moves: the stored owner stays, and with it who may act on
+        the scan (the lanes of a running execution too). An ARN the mapping refuses stays
+        where it is. Each move is a compare-and-set, so racing services are harmless.
+
+        Returns:
+            How many scans this call moved (0 once done).
+        """
+        store, tenants = self.ctx.store, self.ctx.tenants
+        moved = 0
+        with self._relisting:
+            if self._relisted:
+                return 0
+            for scan_id, arn in store.scans_listed_under("arn:"):
+                tenant = tenants.owner_tenant(arn)
+                if tenant is not None and tenant != arn:
+                    moved += int(store.relist_scan(scan_id, listed_as=arn, list_as=tenant))
+            self._relisted = True
+        return moved
 
     def cancel(self, scan_id: str, *, owner: str) -> ScanRecord:
         """Stop handing out trials; unfinished trials become FAILED ("scan cancelled"), so

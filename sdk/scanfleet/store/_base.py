@@ -114,7 +114,28 @@ class TrialStore(ABC):
         status: ScanStatus | None = None,
         tag: tuple[str, str] | None = None,
     ) -> list[ScanRecord]:
-        """The owner's scans, newest first, filtered by status and by one ``(key, value)`` tag."""
+        """The scans listed under ``owner`` (a scan's stored owner, unless
+        :meth:`relist_scan` moved it), newest first, filtered by status and by one
+        ``(key, value)`` tag."""
+
+    @abstractmethod
+    def scans_listed_under(self, prefix: str) -> list[tuple[str, str]]:
+        """``(scan_id, listed as)`` of every scan, of every owner, whose listing key
+        (what :meth:`list_scans` finds it by) starts with ``prefix``: one read of every
+        scan's key (never of a trial), for a one-time pass such as the scans stored before
+        tenancy (``arn:``)."""
+
+    @abstractmethod
+    def relist_scan(self, scan_id: str, *, listed_as: str, list_as: str) -> bool:
+        """List the scan under ``list_as`` instead of ``listed_as``: ``list_scans(list_as)``
+        finds it, ``list_scans(listed_as)`` no longer does. The record, its ``owner``
+        included, stays as stored. Compare-and-set, so a repeated or racing call is
+        harmless.
+
+        Returns:
+            False, changing nothing, when the scan is not listed under ``listed_as`` (moved
+            already, or no such scan).
+        """
 
     @abstractmethod
     def set_scan_status(

@@ -45,6 +45,7 @@ from scanfleet.records import (
     TrialState,
     scan_id_of,
 )
+from scanfleet.store import _dynamodb_listing as _listing
 from scanfleet.store import _rules
 from scanfleet.store._base import (
     InsertResult,
@@ -188,6 +189,14 @@ class DynamoDBTrialStore(TransitionStore):
             query["FilterExpression"] = " AND ".join(filters)
         # the index holds keys, status and tags: the scans themselves come from the table
         return [self._decode_scan(item) for item in self._items_of(self._query(**query))]
+
+    def scans_listed_under(self, prefix: str) -> list[tuple[str, str]]:
+        """A paginated ``Scan`` of the owner index (``_dynamodb_listing``)."""
+        return _listing.scans_listed_under(self, prefix)
+
+    def relist_scan(self, scan_id: str, *, listed_as: str, list_as: str) -> bool:
+        """Moves the scan item's owner index key, and nothing else (``_dynamodb_listing``)."""
+        return _listing.relist_scan(self, scan_id, listed_as, list_as)
 
     def set_scan_status(
         self,
@@ -757,7 +766,10 @@ class DynamoDBTrialStore(TransitionStore):
 
     def _items_of(self, entries: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """The table's items for index ``entries``, in the entries' order, read back a
-        hundred at a time (``BatchGetItem``, consistent), streamed."""
+        hundred at a time (``BatchGetItem``, consistent), streamed. Each entry gets its
+        item by its key, so a key listed twice would get it twice (``batch_get`` asks for
+        it once); its callers' indexes (number, owner) never move an item within the
+        partition they read, so a paged query lists each item once."""
         pk, sk = self.layout.partition_key, self.layout.sort_key
         chunk: list[dict[str, Any]] = []
         for entry in itertools.chain(entries, [None]):

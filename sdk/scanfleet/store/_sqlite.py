@@ -248,6 +248,31 @@ class SQLiteTrialStore(TransitionStore):
             scans = [s for s in scans if s.tags.get(tag[0]) == tag[1]]
         return scans
 
+    def scans_listed_under(self, prefix: str) -> list[tuple[str, str]]:
+        rows = self._read(
+            "SELECT scan_id, owner FROM scans WHERE substr(owner, 1, ?) = ? ORDER BY scan_id",
+            (len(prefix), prefix),
+        )
+        return [(str(scan_id), str(owner)) for scan_id, owner in rows]
+
+    def relist_scan(self, scan_id: str, *, listed_as: str, list_as: str) -> bool:
+        """The ``owner`` column is the listing key (the record keeps the stored owner); it
+        also keys the scan's client token, which then belongs to ``list_as``. A scan of
+        ``list_as`` holding the same client token already (tokens are per-request random
+        keys) keeps this one where it is: False."""
+
+        def move(conn: sqlite3.Connection) -> bool:
+            try:
+                cursor = conn.execute(
+                    "UPDATE scans SET owner = ? WHERE scan_id = ? AND owner = ?",
+                    (list_as, scan_id, listed_as),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            return cursor.rowcount == 1
+
+        return self._atomic(move)
+
     def set_scan_status(
         self,
         scan_id: str,

@@ -37,6 +37,7 @@ from scanfleet.store import (
 )
 
 from tests.unit.store.contract_changes import ChangeSequenceContract
+from tests.unit.store.contract_listing import ListingContract
 
 NOW = 1_700_000_000.0
 ZERO_COUNTS = {state: 0 for state in TrialState}
@@ -94,7 +95,7 @@ def run_threads(n: int, work: Callable[[int], None], timeout: float = 120) -> No
         raise errors[0]
 
 
-class TrialStoreContract(ChangeSequenceContract):
+class TrialStoreContract(ChangeSequenceContract, ListingContract):
     race_threads: ClassVar[int] = 16
     race_trials: ClassVar[int] = 500
     race_cells: ClassVar[int] = 200
