@@ -20,7 +20,7 @@ answers in one place (``scanfleet.api``); the SDK turns an answer back into the 
         │   ├── ScanFinishedError 410       (GoneError)
         │   ├── PayloadTooLargeError 413, UnsupportedMediaTypeError 415,
         │   │   UnprocessableEntityError 422, RateLimitError 429
-        │   └── InternalServerError 500     ← StoreBusyError 503
+        │   └── InternalServerError 500     ← StoreBusyError 503, RunNotStartedError 502
         └── (the SDK's own: APIConnectionError, APITimeoutError, APIResponseError)
 
 ``scanfleet.config.ConfigError`` (``invalid_config``) is an ``InvalidRequestError`` too.
@@ -311,3 +311,11 @@ class StoreBusyError(InternalServerError):
 
     code = ErrorCode.STORE_BUSY
     status = 503
+
+
+class RunNotStartedError(InternalServerError):
+    """AWS refused to start the run of a remote scan (its state machine execution): the
+    message says what AWS answered; the scan is marked FAILED with it."""
+
+    code = ErrorCode.RUN_NOT_STARTED
+    status = 502

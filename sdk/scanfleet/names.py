@@ -98,6 +98,7 @@ class ErrorCode(StrEnum):
     # 5xx: retried by the SDK
     INTERNAL_ERROR = "internal_error"
     STORE_BUSY = "store_busy"  # 503: writers raced for one item; retry later
+    RUN_NOT_STARTED = "run_not_started"  # 502: AWS refused to start a scan's run
 
 
 def error_code_of(text: str) -> ErrorCode | str:

@@ -175,3 +175,21 @@ def test_the_person_needs_the_documented_invoke_grant(cloud: Cloud) -> None:
     assert status == 403 and "execute-api:Invoke" in answer["message"]
     assert cloud.api("GET", "/scans")[0] == 200  # alice has it
     assert boto3.client("sts", region_name=REGION).get_caller_identity()["Account"] == ACCOUNT
+
+
+def test_an_api_role_without_start_execution_fails_the_scan_with_awss_answer_not_a_500(
+    template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crippled = without(template, function_role(template, "lambdas.api.handler"),
+                       "states:StartExecution")  # fmt: skip
+    with running_cloud(crippled, tmp_path, monkeypatch) as cloud:
+        status, body = cloud.api("POST", "/scans", {"name": "denied", "config": remote_scan(1)})
+        assert status == 502, body
+        assert body["error"]["code"] == "run_not_started"
+        message = body["error"]["message"]
+        assert "AccessDenied" in message and "states:StartExecution" in message, message
+        [listed] = cloud.api("GET", "/scans")[1]["scans"]
+        assert listed["status"] == "FAILED"  # not RUNNING with nothing to run it
+        assert cloud.api("GET", f"/scans/{listed['scan_id']}")[1]["scan"]["status_reason"] == (
+            message
+        )

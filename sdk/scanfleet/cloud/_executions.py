@@ -29,6 +29,7 @@ from typing import Any
 from scanfleet.cloud._history import MAX_LANES_PER_EXECUTION
 from scanfleet.cloud._payload import ExecutionInput, Lane
 from scanfleet.config import ExecutionType, ScanConfig
+from scanfleet.errors import RunNotStartedError
 from scanfleet.records import ScanRecord
 
 log = logging.getLogger("scanfleet.cloud")
@@ -91,13 +92,26 @@ class ScanExecutions:
     def on_started(self, scan: ScanRecord) -> None:
         """A remote scan was created: its first execution runs every lane."""
         if is_remote(scan):
-            self._start(scan.scan_id, scan.owner)
+            self._start_run(scan)
 
     def on_reopened(self, scan: ScanRecord) -> None:
         """A COMPLETED remote scan runs again: a new run (its lanes go on from the store;
         a run still going finds the scan running and simply goes on too)."""
         if is_remote(scan):
+            self._start_run(scan)
+
+    def _start_run(self, scan: ScanRecord) -> None:
+        """A new run of the scan, for a caller of the API: Step Functions refusing it (a
+        policy without ``states:StartExecution``, a state machine deleted, throttling past
+        botocore's retries) is :class:`RunNotStartedError` with what AWS answered."""
+        from botocore.exceptions import ClientError
+
+        try:
             self._start(scan.scan_id, scan.owner)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            what = f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
+            raise RunNotStartedError(f"the scan's run could not start: {what}") from exc
 
     def on_stopped(self, scan: ScanRecord, *, reason: str) -> None:
         """A remote scan was cancelled or is being deleted: stop its executions and

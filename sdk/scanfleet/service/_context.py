@@ -11,7 +11,7 @@ from typing import Any
 
 from scanfleet.artifacts import InputStore
 from scanfleet.config import ScanConfig
-from scanfleet.errors import PermissionDeniedError, ScanFinishedError
+from scanfleet.errors import PermissionDeniedError, RunNotStartedError, ScanFinishedError
 from scanfleet.records import ScanRecord, ScanStatus, TrialRecord, TrialState, scan_id_of
 from scanfleet.search import SearchStrategy, strategy_for
 from scanfleet.service._ports import ArtifactCopier, ScanLifecycle
@@ -142,8 +142,24 @@ class ServiceContext:
             now=self.now(),
         )
         if reopened:
-            self.lifecycle.on_reopened(self.store.get_scan(scan_id))
+            self.announce(self.store.get_scan(scan_id), self.lifecycle.on_reopened)
         return reopened
+
+    def announce(self, scan: ScanRecord, hook: Callable[[ScanRecord], None]) -> None:
+        """Tell the lifecycle a scan started or runs again. When AWS refuses to start its
+        run, nothing would ever run the scan: it is FAILED with AWS's answer, and the
+        error goes on to the caller."""
+        try:
+            hook(scan)
+        except RunNotStartedError as exc:
+            self.store.set_scan_status(
+                scan.scan_id,
+                ScanStatus.FAILED,
+                reason=exc.message[:1000],
+                expected=ScanStatus.RUNNING,
+                now=self.now(),
+            )
+            raise
 
 
 def raise_if_finished(scan: ScanRecord) -> None:

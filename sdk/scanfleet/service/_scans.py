@@ -84,7 +84,7 @@ class Scans:
         else:
             stored, created = self._create_with_script(scan, cfg, script_content)
         if created:
-            self.ctx.lifecycle.on_started(stored)
+            self.ctx.announce(stored, self.ctx.lifecycle.on_started)
         return stored, created
 
     def _create_with_script(

@@ -35,6 +35,7 @@ from scanfleet.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
+    RunNotStartedError,
     ScanExistsError,
     ScanFinishedError,
     ScanNotExtendableError,
@@ -92,6 +93,7 @@ _CODED: tuple[type[APIStatusError], ...] = (
     ScanNotExtendableError,
     NoBestTrialError,
     StoreBusyError,
+    RunNotStartedError,
 )
 
 ERROR_CLASSES: dict[ErrorCode | str, type[APIStatusError]] = {cls.code: cls for cls in _CODED}

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
 from scanfleet.errors import APIError, APIStatusError
-from scanfleet.names import HEADER_IDEMPOTENCY_KEY
+from scanfleet.names import HEADER_IDEMPOTENCY_KEY, ErrorCode
 from scanfleet.transport.answers import (
     APIConnectionError,
     APIResponseError,
@@ -84,10 +84,11 @@ def new_idempotency_key() -> str:
 def should_retry(error: APIError) -> bool:
     """Retry when no answer came, on 408, 429 and 5xx; never on a 409: a conflict
     (``lease_lost``, ``trial_finished``, ...) is an answer about the state, not an
-    accident, and a race the store lost is its own 503 ``store_busy``."""
+    accident, and a race the store lost is its own 503 ``store_busy``. Nor on a 502
+    ``run_not_started``: AWS answered, and the scan is FAILED with that answer."""
     if isinstance(error, APIConnectionError):
         return True
-    if not isinstance(error, APIStatusError):
+    if not isinstance(error, APIStatusError) or error.code == ErrorCode.RUN_NOT_STARTED:
         return False
     status = error.status_code
     return status in (408, 429) or status >= 500

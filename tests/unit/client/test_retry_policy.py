@@ -40,6 +40,11 @@ def test_a_store_that_lost_its_races_is_retried() -> None:
     assert _should_retry(_make_status_error(503, error_body("store_busy")))
 
 
+def test_a_run_aws_refused_to_start_is_not_retried() -> None:
+    """The scan is FAILED with AWS's answer: a retry would only find it FAILED."""
+    assert not _should_retry(_make_status_error(502, error_body("run_not_started")))
+
+
 def test_no_answer_is_retried_but_a_garbled_answer_is_not() -> None:
     assert _should_retry(APIConnectionError("refused"))
     assert _should_retry(APITimeoutError("slow"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from scanfleet.artifacts import CheckpointError, LocationError
+from scanfleet.errors import RunNotStartedError
 from scanfleet.records import ScanRecord, ScanStatus, TrialState
 from scanfleet.service import ArtifactCopier, ScanLifecycle, ScanService
 from scanfleet.store import ScanNotFoundError, SQLiteTrialStore, TrialStore
@@ -281,3 +282,45 @@ def test_a_pbt_child_whose_copy_is_refused_starts_from_scratch(
     copier = RecordingCopier(refuse=True)
     child = pbt_child(tmp_path, clock, copier)
     assert len(copier.copies) == 1 and child.checkpoint is None
+
+
+@dataclass
+class RefusingLifecycle(RecordingLifecycle):
+    """A lifecycle whose cloud refuses to start runs (the role lacks StartExecution) once
+    ``refuse`` is set."""
+
+    refuse: bool = True
+
+    def on_started(self, scan: ScanRecord) -> None:
+        super().on_started(scan)
+        if self.refuse:
+            raise RunNotStartedError("the scan's run could not start: AccessDeniedException")
+
+    on_reopened = on_started
+
+
+def test_a_scan_whose_run_aws_refused_to_start_is_failed_with_the_answer(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    store = SQLiteTrialStore(tmp_path / "scanfleet.db")
+    service = ScanService(store, now=clock, lifecycle=RefusingLifecycle(store))
+    with pytest.raises(RunNotStartedError):
+        service.create_scan("s", grid([1, 2]), owner=OWNER, client_token="t1")
+    # the retried create (same token) finds the scan, FAILED with why: nothing is left
+    # RUNNING with no run to run it
+    scan, created = service.create_scan("s", grid([1, 2]), owner=OWNER, client_token="t1")
+    assert not created and scan.status is ScanStatus.FAILED
+    assert scan.status_reason == "the scan's run could not start: AccessDeniedException"
+
+
+def test_a_reopened_scan_whose_run_aws_refused_is_failed_too(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    store = SQLiteTrialStore(tmp_path / "scanfleet.db")
+    lifecycle = RefusingLifecycle(store, refuse=False)
+    service = ScanService(store, now=clock, lifecycle=lifecycle)
+    scan_id = completed_scan(service, lifecycle)
+    lifecycle.refuse = True
+    with pytest.raises(RunNotStartedError):
+        service.extend(scan_id, 2, owner=OWNER)
+    assert service.get_scan(scan_id, owner=OWNER).status is ScanStatus.FAILED
