@@ -55,7 +55,8 @@ trial.complete(float(step))
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "worker" / "entrypoint.py"
 STEPS = 40
 EVERY = 5
-LEASE_S = 1.5
+LEASE_S = 1.5  # short: a killed worker's lease runs out in real time (default)
+LONG_LEASE_S = 30.0  # heartbeats every 10 s: never runs out by itself within a test
 
 
 def scan_config(*, steps: int = STEPS, every: int = EVERY, **extra: Any) -> dict[str, Any]:
@@ -69,6 +70,34 @@ def scan_config(*, steps: int = STEPS, every: int = EVERY, **extra: Any) -> dict
         "parameters": params,
         **extra,
     }
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: Callable[[], str] = lambda: ""
+) -> None:
+    """Poll ``predicate`` until it holds; after ``timeout`` seconds fail, saying ``what()``.
+    Deadlines are generous: a loaded machine may take seconds to start a process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s; {what()}")
+
+
+@dataclass
+class ServiceClock:
+    """The local API's clock (``ScanService`` takes ``now`` so tests control leases): the
+    wall clock plus what the test moved it on by. Moving it past a lease expires the lease
+    when the test says so, not when a slow machine happens to miss a beat."""
+
+    ahead_s: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead_s
+
+    def advance(self, seconds: float) -> None:
+        self.ahead_s += seconds
 
 
 @dataclass
@@ -87,13 +116,8 @@ class Ledger:
     def steps_of(self, attempt: int | None = None) -> list[int]:
         return [s for _, a, s in self.lines() if attempt is None or a == attempt]
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out; ledger has {len(self.lines())} steps")
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60) -> None:
+        wait_until(predicate, timeout, lambda: f"ledger has {len(self.lines())} steps")
 
     def repeats(self) -> int:
         counts = Counter((t, s) for t, _, s in self.lines())
@@ -147,6 +171,14 @@ class Harness:
 
     def worker_log(self) -> str:
         return "\n".join(p.read_text() for p in sorted(self.root.glob("worker-*.log")))
+
+
+@pytest.fixture
+def service_clock(local_api: Any) -> ServiceClock:
+    """The local API's clock, which the test moves on."""
+    clock = ServiceClock()
+    local_api.service.context.now = clock
+    return clock
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from scanfleet import names
 from scanfleet.records import TrialState
 
-from tests.fault.conftest import EVERY, STEPS, Harness, scan_config
+from tests.fault.conftest import EVERY, LONG_LEASE_S, STEPS, Harness, scan_config
 from tests.fault.imds import FakeMetadata
 
 CRASH_AT = 15  # steps: time enough for the preemption to land first
@@ -112,23 +112,33 @@ time.sleep(60)
 """
 
 
+CHECKPOINT_DEADLINE_S = 5  # a loaded machine takes ~2 s to stop a worker that does not wait
+
+
 @pytest.mark.parametrize(
-    "listens, waited", [(False, (0.0, 1.5)), (True, (1.0, 4.0))], ids=["deaf", "stuck"]
+    "listens, waited",
+    [
+        (False, (0.0, CHECKPOINT_DEADLINE_S)),
+        (True, (CHECKPOINT_DEADLINE_S, 2 * CHECKPOINT_DEADLINE_S)),
+    ],
+    ids=["deaf", "stuck"],
 )
 def test_the_worker_waits_for_a_checkpoint_only_from_a_listening_script_and_only_until_its_deadline(
     harness: Harness, listens: bool, waited: tuple[float, float]
 ) -> None:
     (harness.root / "loop.py").write_text(LOOPING_SCRIPT)
-    config = scan_config(params={"listens": listens})
+    # the lease is not what is tested: a long one cannot run out while the worker stops
+    config = scan_config(params={"listens": listens}, execution={"lease_seconds": LONG_LEASE_S})
     config["command"] = "python loop.py"
     scan = harness.create_scan(config)
-    worker = harness.worker(scan, **{names.ENV_CHECKPOINT_DEADLINE: "1"})
+    deadline = {names.ENV_CHECKPOINT_DEADLINE: str(CHECKPOINT_DEADLINE_S)}
+    worker = harness.worker(scan, **deadline)
     started = harness.root / "started"
     harness.ledger.wait_for(started.exists)
     time.sleep(0.3)
     sent = time.monotonic()
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=20) == names.ExitCode.INTERRUPTED, harness.worker_log()
+    assert worker.wait(timeout=60) == names.ExitCode.INTERRUPTED, harness.worker_log()
     assert waited[0] <= time.monotonic() - sent < waited[1]
     trial = harness.trial(scan)
     assert (trial.state, trial.preemptions, trial.checkpoint) == (TrialState.QUEUED, 1, None)
