@@ -36,15 +36,20 @@ WRITE_ACTIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Trans
 @dataclass
 class Units:
     """Read and write units by action (``writes`` includes the index writes, also kept
-    apart in ``index_writes`` by index)."""
+    apart in ``index_writes`` by index), and read requests by action (a page of a
+    ``Query`` is a request)."""
 
     reads: dict[str, float] = field(default_factory=dict)
+    read_requests: dict[str, float] = field(default_factory=dict)
     writes: dict[str, float] = field(default_factory=dict)
     index_writes: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read_total(self) -> float:
         return sum(self.reads.values())
+
+    def read_request_total(self) -> float:
+        return sum(self.read_requests.values())
 
     def write_total(self) -> float:
         return sum(self.writes.values())
@@ -151,6 +156,7 @@ def count_units(monkeypatch: pytest.MonkeyPatch, units: Units) -> Iterator[None]
                     units.add(units.index_writes, name, n)
         elif action in READ_ACTIONS:
             units.add(units.reads, action, _read_cost(action, body, result))
+            units.add(units.read_requests, action, 1)
         return result
 
     monkeypatch.setattr(DynamoHandler, "call_action", call_action)
