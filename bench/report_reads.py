@@ -185,8 +185,19 @@ def measure(service: Any, scan_id: str, trials: int, steps: int, lanes: int) -> 
             )
         _report(service, trial, steps - 1, steps)
         _complete(service, trial, steps)
-    row.rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row.rss_mb = peak_rss_mb()
     return row, claimed
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (ru_maxrss would count, on Linux, the
+    parent's memory before the exec of a child process such as this one)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return next(int(line.split()[1]) / 1024 for line in status.splitlines()
+                if line.startswith("VmHWM:"))  # fmt: skip
 
 
 def _report(service: Any, trial: Any, step: int, steps: int) -> None:
