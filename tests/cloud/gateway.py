@@ -65,12 +65,13 @@ class Caller:
     secret_key: str
     session_token: str | None = None
 
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.access_key, self.secret_key, self.session_token)
+
     def env(self) -> dict[str, str]:
         """The credentials in the environment of a process that signs as this caller."""
-        env = {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
-        if self.session_token:
-            env["AWS_SESSION_TOKEN"] = self.session_token
-        return env
+        return self.credentials.env()
 
     def identity(self) -> dict[str, Any]:
         """``requestContext.identity`` of a SigV4 request API Gateway let in."""
@@ -225,9 +226,8 @@ class Gateway:
         authorization asks for ``execute-api:Invoke`` on the method's ARN in the caller's
         policies; the API has no resource policy, so no other account may call it."""
         resource = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
-        credentials = Credentials(caller.access_key, caller.secret_key, caller.session_token)
         if caller.account == ACCOUNT and permitted(
-            credentials, caller.account, "execute-api:Invoke", resource
+            caller.credentials, caller.account, "execute-api:Invoke", resource
         ):
             return None
         action = "execute-api:Invoke"

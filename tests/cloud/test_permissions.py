@@ -31,6 +31,7 @@ from tests.cloud.harness import (
     agent_role_name,
     job_role_name,
     running_cloud,
+    state_machine_role_arn,
 )
 
 GRID = {"strategy": "grid", "metric": {"name": "loss"}, "parameters": {"a": {"values": [1, 2]}}}
@@ -65,10 +66,7 @@ def function_role(template: dict[str, Any], handler: str) -> str:
 
 
 def state_machine_role(template: dict[str, Any]) -> str:
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::StepFunctions::StateMachine":
-            return role_name(STACK_NAME, resource["Properties"]["RoleArn"]["Fn::GetAtt"][0])
-    raise AssertionError("no state machine")
+    return state_machine_role_arn(template).rsplit("/", 1)[1]
 
 
 def test_every_component_signs_as_its_role_and_the_template_allows_what_it_does(
